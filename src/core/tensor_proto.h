@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tensor <-> onnx::TensorProto. Internal: the public API never exposes protobuf types.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+
+#include "qforge/tensor.h"
+
+namespace qforge {
+
+// `base_dir` resolves external data; `what` names the tensor in errors.
+Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& base_dir,
+                         const std::string& what);
+// Writes dims, data_type and raw_data (string tensors use string_data).
+void tensor_to_proto(const Tensor& tensor, onnx::TensorProto* proto);
+// Dense tensor from a SparseTensorProto.
+Tensor tensor_from_sparse_proto(const onnx::SparseTensorProto& proto, const std::string& base_dir,
+                                const std::string& what);
+
+}  // namespace qforge
