@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel registry: the one list of kernel families, lookup by (domain, type, opset), and
+// the KernelContext helpers. Tested by tests/runtime/test_*.cpp and the ONNX conformance suite.
+#include <omp.h>
+
+#include <algorithm>
+#include <set>
+
+#include "kernels/kernel_families.h"
+#include "qforge/kernel.h"
+
+namespace qforge {
+
+namespace {
+using RegisterFamily = void (*)(KernelRegistry&);
+constexpr RegisterFamily kFamilies[] = {
+    kernels::register_elementwise_kernels,    kernels::register_activation_kernels,
+    kernels::register_reduce_kernels,         kernels::register_tensor_kernels,
+    kernels::register_gather_scatter_kernels, kernels::register_resize_kernels,
+    kernels::register_conv_kernels,           kernels::register_gemm_kernels,
+    kernels::register_pooling_kernels,        kernels::register_normalization_kernels,
+    kernels::register_rnn_kernels,            kernels::register_control_flow_kernels,
+    kernels::register_quantization_kernels,   kernels::register_misc_kernels,
+};
+
+std::string normalize_domain(const std::string& domain) { return domain == "ai.onnx" ? "" : domain; }
+}  // namespace
+
+const Tensor& KernelContext::input(size_t index) const {
+  if (!has_input(index))
+    fail(ErrorKind::InvalidModel, "{}: required input {} is missing", op_.describe(), index);
+  return *inputs_[index];
+}
+
+Tensor& KernelContext::allocate_output(size_t index, DataType dtype, const Shape& shape) {
+  QF_ASSERT(index < outputs_.size());
+  outputs_[index] = Tensor(dtype, shape);
+  return outputs_[index];
+}
+
+void KernelContext::set_output(size_t index, Tensor tensor) {
+  QF_ASSERT(index < outputs_.size());
+  outputs_[index] = std::move(tensor);
+}
+
+std::vector<Tensor> KernelContext::run_subgraph(const Graph& body, const std::vector<Tensor>& inputs,
+                                                const std::map<std::string, Tensor>& outer) const {
+  if (!subgraph_runner_) fail(ErrorKind::Internal, "{}: no subgraph runner set", op_.describe());
+  return subgraph_runner_(body, inputs, outer);
+}
+
+void KernelRegistry::add(const KernelEntry& entry) { entries_.push_back(entry); }
+
+KernelFn KernelRegistry::find(const std::string& domain, const std::string& op_type, int64_t opset) const {
+  const std::string wanted = normalize_domain(domain);
+  for (const KernelEntry& e : entries_)
+    if (op_type == e.op_type && wanted == normalize_domain(e.domain) && opset >= e.since_version &&
+        opset <= e.until_version)
+      return e.fn;
+  return nullptr;
+}
+
+const KernelRegistry& kernel_registry() {
+  static const KernelRegistry registry = [] {
+    KernelRegistry r;
+    for (RegisterFamily family : kFamilies) family(r);
+    return r;
+  }();
+  return registry;
+}
+
+std::vector<std::string> unsupported_operations(const Graph& graph) {
+  std::map<std::string, std::vector<std::string>> missing;
+  std::function<void(const Graph&)> visit = [&](const Graph& g) {
+    for (const auto& op : g.operations()) {
+      if (!kernel_registry().find(op->domain, op->type, op->opset)) {
+        const std::string key = fmt::format("{} ({}, opset {})", op->type,
+                                            op->domain.empty() ? "ai.onnx" : op->domain, op->opset);
+        missing[key].push_back(op->name.empty() ? "<unnamed>" : op->name);
+      }
+      for (Graph* sub : op->subgraphs()) visit(*sub);
+    }
+  };
+  visit(graph);
+  std::vector<std::string> out;
+  for (const auto& [key, nodes] : missing) {
+    std::vector<std::string> shown(nodes.begin(), nodes.begin() + std::min<size_t>(nodes.size(), 5));
+    out.push_back(fmt::format("{}: {}{}", key, fmt::join(shown, ", "), nodes.size() > 5 ? ", ..." : ""));
+  }
+  return out;
+}
+
+void parallel_for(int threads, int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+  if (count <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = std::min<int64_t>(std::max(threads, 1), (count + grain - 1) / grain);
+  if (chunks <= 1) {
+    body(0, count);
+    return;
+  }
+  const int64_t step = (count + chunks - 1) / chunks;
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * step;
+    const int64_t end = std::min(count, begin + step);
+    if (begin < end) body(begin, end);
+  }
+}
+
+}  // namespace qforge
