@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: Apache-2.0
+// Executor: compiles a graph into a schedule of kernel calls with value slots and lifetimes,
+// then runs it. Plans (which steps are needed for which outputs) are cached per request.
+// Tested in tests/runtime/test_executor.cpp and by the ONNX conformance suite.
+#include "qforge/executor.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace qforge {
+
+namespace {
+
+struct Step {
+  const Operation* op = nullptr;
+  KernelFn kernel = nullptr;
+  std::vector<int> inputs;          // slot per input port (-1: omitted)
+  std::vector<int> outputs;         // slot per output port (-1: omitted)
+  std::vector<int> implicit_inputs; // slots read by subgraphs (outer references)
+};
+
+struct HookEntry {
+  int id;
+  const Operation* op;  // nullptr: every op
+  OperationHook hook;
+};
+
+struct Plan {
+  std::vector<int> steps;         // indices into schedule, in order
+  std::vector<int> release_after; // per planned step: slots whose last reader it is (flattened)
+  std::vector<size_t> release_begin;
+};
+
+int default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+
+// Kahn's algorithm over a const graph, counting subgraph outer references as dependencies.
+std::vector<const Operation*> schedule_order(const Graph& graph) {
+  std::unordered_map<const Operation*, std::vector<const Operation*>> downstream;
+  std::unordered_map<const Operation*, size_t> pending;
+  for (const auto& op : graph.operations()) {
+    std::unordered_set<const Operation*> producers;
+    for (const Variable* in : op->inputs())
+      if (in && in->producer() && in->producer() != op.get()) producers.insert(in->producer());
+    for (const Graph* sub : op->subgraphs())
+      for (const std::string& ref : sub->outer_references())
+        if (const Variable* v = graph.find_variable(ref); v && v->producer() && v->producer() != op.get())
+          producers.insert(v->producer());
+    pending[op.get()] = producers.size();
+    for (const Operation* p : producers) downstream[p].push_back(op.get());
+  }
+  std::vector<const Operation*> order;
+  std::vector<const Operation*> ready;
+  for (const auto& op : graph.operations())
+    if (pending[op.get()] == 0) ready.push_back(op.get());
+  std::reverse(ready.begin(), ready.end());
+  while (!ready.empty()) {
+    const Operation* op = ready.back();
+    ready.pop_back();
+    order.push_back(op);
+    std::vector<const Operation*> next;
+    for (const Operation* d : downstream[op])
+      if (--pending[d] == 0) next.push_back(d);
+    ready.insert(ready.end(), next.rbegin(), next.rend());
+  }
+  if (order.size() != graph.operations().size())
+    fail(ErrorKind::InvalidModel, "graph '{}' has a cycle", graph.name);
+  return order;
+}
+
+std::string describe_expected(const Variable& var) {
+  return fmt::format("{} {}", dtype_name(var.dtype), var.shape ? dims_to_string(*var.shape) : "[?]");
+}
+
+}  // namespace
+
+struct Executor::Impl {
+  const Graph& graph;
+  int threads;
+  std::vector<Step> schedule;
+  std::unordered_map<std::string, int> slot_of;  // variable name -> slot
+  std::vector<const Variable*> slot_vars;
+  std::vector<int> input_slots;   // graph inputs that are not parameters (or overridable)
+  std::vector<int> output_slots;  // graph outputs
+  std::unordered_map<int, int> producer_step;  // slot -> step index
+  std::map<std::string, Plan> plans;
+  std::vector<HookEntry> before_hooks, after_hooks;
+  int next_hook_id = 1;
+  std::map<std::pair<const Operation*, size_t>, QuantizeDelegate> input_delegates, output_delegates;
+  std::unordered_map<const Graph*, std::unique_ptr<Executor>> sub_executors;
+  // Values visible to subgraphs during a run: the enclosing scope chain.
+  const std::map<std::string, Tensor>* enclosing_scope = nullptr;
+
+  Impl(const Graph& g, int t) : graph(g), threads(t) {}
+
+  int slot(const Variable* var) {
+    auto [it, inserted] = slot_of.emplace(var->name, static_cast<int>(slot_vars.size()));
+    if (inserted) slot_vars.push_back(var);
+    return it->second;
+  }
+
+  void compile() {
+    for (const Variable* in : graph.inputs()) input_slots.push_back(slot(in));
+    for (const Variable* out : graph.outputs()) output_slots.push_back(slot(out));
+    std::vector<std::string> unsupported;
+    for (const Operation* op : schedule_order(graph)) {
+      Step step;
+      step.op = op;
+      step.kernel = kernel_registry().find(op->domain, op->type, op->opset);
+      if (!step.kernel)
+        unsupported.push_back(fmt::format("{} (opset {})", op->describe(), op->opset));
+      for (const Variable* in : op->inputs()) step.inputs.push_back(in ? slot(in) : -1);
+      for (const Variable* out : op->outputs()) step.outputs.push_back(out ? slot(out) : -1);
+      for (const Graph* sub : op->subgraphs())
+        for (const std::string& ref : sub->outer_references())
+          if (const Variable* v = graph.find_variable(ref)) step.implicit_inputs.push_back(slot(v));
+      for (int s : step.outputs)
+        if (s >= 0) producer_step[s] = static_cast<int>(schedule.size());
+      schedule.push_back(std::move(step));
+    }
+    if (!unsupported.empty())
+      fail(ErrorKind::UnsupportedOp, "no kernel for {} op(s): {}", unsupported.size(), fmt::join(unsupported, "; "));
+  }
+
+  // Steps needed to compute `wanted` given `provided` slots, with last-use release lists.
+  const Plan& plan_for(const std::vector<int>& provided, const std::vector<int>& wanted) {
+    const std::string key = fmt::format("{}|{}", fmt::join(provided, ","), fmt::join(wanted, ","));
+    if (auto it = plans.find(key); it != plans.end()) return it->second;
+    std::unordered_set<int> have(provided.begin(), provided.end());
+    std::vector<char> needed(schedule.size(), 0);
+    std::vector<int> stack(wanted.begin(), wanted.end());
+    std::unordered_set<int> visited;
+    while (!stack.empty()) {
+      const int s = stack.back();
+      stack.pop_back();
+      if (!visited.insert(s).second || have.count(s)) continue;
+      auto producer = producer_step.find(s);
+      if (producer == producer_step.end()) continue;  // parameter, input or outer value
+      if (needed[static_cast<size_t>(producer->second)]) continue;
+      needed[static_cast<size_t>(producer->second)] = 1;
+      const Step& step = schedule[static_cast<size_t>(producer->second)];
+      for (int in : step.inputs)
+        if (in >= 0) stack.push_back(in);
+      for (int in : step.implicit_inputs) stack.push_back(in);
+    }
+    Plan plan;
+    for (size_t i = 0; i < schedule.size(); ++i)
+      if (needed[i]) plan.steps.push_back(static_cast<int>(i));
+    // Last reader of each slot among planned steps; wanted slots are never released.
+    std::unordered_map<int, size_t> last_use;
+    for (size_t k = 0; k < plan.steps.size(); ++k) {
+      const Step& step = schedule[static_cast<size_t>(plan.steps[k])];
+      for (int in : step.inputs)
+        if (in >= 0) last_use[in] = k;
+      for (int in : step.implicit_inputs) last_use[in] = k;
+      for (int out : step.outputs)
+        if (out >= 0 && !last_use.count(out)) last_use[out] = k;  // unused outputs die at once
+    }
+    const std::unordered_set<int> keep(wanted.begin(), wanted.end());
+    std::vector<std::vector<int>> releases(plan.steps.size());
+    for (const auto& [s, k] : last_use)
+      if (!keep.count(s) && !slot_vars[static_cast<size_t>(s)]->is_parameter()) releases[k].push_back(s);
+    for (auto& list : releases) {
+      std::sort(list.begin(), list.end());
+      plan.release_begin.push_back(plan.release_after.size());
+      plan.release_after.insert(plan.release_after.end(), list.begin(), list.end());
+    }
+    plan.release_begin.push_back(plan.release_after.size());
+    return plans.emplace(key, std::move(plan)).first->second;
+  }
+
+  void call_hooks(const std::vector<HookEntry>& hooks, const Operation& op, const std::vector<const Tensor*>& tensors) {
+    for (const HookEntry& h : hooks)
+      if (!h.op || h.op == &op) h.hook(op, tensors);
+  }
+
+  std::vector<Tensor> run_body(const Graph& body, const std::vector<Tensor>& inputs,
+                               const std::map<std::string, Tensor>& outer, const std::vector<Tensor>& values) {
+    auto& sub = sub_executors[&body];
+    if (!sub) sub = std::make_unique<Executor>(body, ExecutorOptions{threads});
+    // Scope for the body: explicit outer values, then this graph's live values, then ours.
+    std::map<std::string, Tensor> scope;
+    for (const std::string& ref : body.outer_references()) {
+      if (auto it = outer.find(ref); it != outer.end()) {
+        scope[ref] = it->second;
+      } else if (auto s = slot_of.find(ref); s != slot_of.end() && values[static_cast<size_t>(s->second)].defined()) {
+        scope[ref] = values[static_cast<size_t>(s->second)];
+      } else if (enclosing_scope) {
+        if (auto e = enclosing_scope->find(ref); e != enclosing_scope->end()) scope[ref] = e->second;
+      }
+    }
+    if (body.inputs().size() != inputs.size())
+      fail(ErrorKind::InvalidModel, "subgraph '{}' takes {} inputs, got {}", body.name, body.inputs().size(), inputs.size());
+    std::map<std::string, Tensor> feeds = scope;
+    for (size_t i = 0; i < inputs.size(); ++i) feeds[body.inputs()[i]->name] = inputs[i];
+    sub->impl_->enclosing_scope = &scope;
+    std::vector<std::string> names;
+    for (const Variable* out : body.outputs()) names.push_back(out->name);
+    auto result = sub->run_partial(feeds, names);
+    sub->impl_->enclosing_scope = nullptr;
+    std::vector<Tensor> outputs;
+    for (const std::string& n : names) outputs.push_back(result.at(n));
+    return outputs;
+  }
+
+  void execute(const Plan& plan, std::vector<Tensor>& values) {
+    const bool hooks = !before_hooks.empty() || !after_hooks.empty();
+    const bool delegates = !input_delegates.empty() || !output_delegates.empty();
+    for (size_t k = 0; k < plan.steps.size(); ++k) {
+      const Step& step = schedule[static_cast<size_t>(plan.steps[k])];
+      const Operation& op = *step.op;
+      std::vector<const Tensor*> inputs(step.inputs.size(), nullptr);
+      std::vector<Tensor> delegated;
+      if (delegates) delegated.resize(step.inputs.size());
+      for (size_t i = 0; i < step.inputs.size(); ++i) {
+        const int s = step.inputs[i];
+        if (s < 0) continue;
+        const Tensor& value = values[static_cast<size_t>(s)];
+        if (!value.defined()) {
+          const Variable* var = slot_vars[static_cast<size_t>(s)];
+          if (enclosing_scope) {
+            if (auto e = enclosing_scope->find(var->name); e != enclosing_scope->end()) {
+              values[static_cast<size_t>(s)] = e->second;
+              inputs[i] = &values[static_cast<size_t>(s)];
+              continue;
+            }
+          }
+          fail(ErrorKind::InvalidModel, "{}: input {} '{}' has no value (not computed, not fed)", op.describe(), i,
+               var->name);
+        }
+        inputs[i] = &value;
+        if (delegates) {
+          auto d = input_delegates.find({&op, i});
+          if (d != input_delegates.end()) {
+            delegated[i] = d->second(value);
+            inputs[i] = &delegated[i];
+          }
+        }
+      }
+      if (hooks) call_hooks(before_hooks, op, inputs);
+      KernelContext ctx(op, inputs, step.outputs.size(), threads);
+      ctx.set_subgraph_runner([this, &values](const Graph& body, const std::vector<Tensor>& in,
+                                              const std::map<std::string, Tensor>& outer) {
+        return run_body(body, in, outer, values);
+      });
+      try {
+        step.kernel(ctx);
+      } catch (Error& e) {
+        const std::string who = fmt::format("node '{}'", op.name);
+        if (std::string(e.what()).find(who) == std::string::npos) e.with_context(op.describe());
+        throw;
+      }
+      std::vector<Tensor>& outs = ctx.outputs();
+      for (size_t o = 0; o < step.outputs.size(); ++o) {
+        const int s = step.outputs[o];
+        if (s < 0) continue;
+        if (!outs[o].defined())
+          fail(ErrorKind::Internal, "{}: kernel produced no value for output {}", op.describe(), o);
+        if (delegates) {
+          auto d = output_delegates.find({&op, o});
+          if (d != output_delegates.end()) outs[o] = d->second(outs[o]);
+        }
+        values[static_cast<size_t>(s)] = std::move(outs[o]);
+      }
+      if (hooks) {
+        std::vector<const Tensor*> produced;
+        for (int s : step.outputs) produced.push_back(s >= 0 ? &values[static_cast<size_t>(s)] : nullptr);
+        call_hooks(after_hooks, op, produced);
+      }
+      for (size_t r = plan.release_begin[k]; r < plan.release_begin[k + 1]; ++r)
+        values[static_cast<size_t>(plan.release_after[r])] = Tensor();
+    }
+  }
+
+  void check_input(const Variable& var, const Tensor& value) {
+    if (var.dtype != DataType::Undefined && var.dtype != value.dtype())
+      fail(ErrorKind::Argument, "input '{}' has dtype {}, the model expects {}", var.name, dtype_name(value.dtype()),
+           describe_expected(var));
+    if (!var.shape) return;
+    bool ok = var.shape->size() == value.shape().size();
+    for (size_t i = 0; ok && i < var.shape->size(); ++i)
+      if ((*var.shape)[i].is_static() && (*var.shape)[i].value != value.shape()[i]) ok = false;
+    if (!ok)
+      fail(ErrorKind::Argument, "input '{}' has shape {}, the model expects {}", var.name,
+           shape_to_string(value.shape()), describe_expected(var));
+  }
+
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds, const std::vector<std::string>& outputs,
+                                    bool require_graph_inputs) {
+    std::vector<Tensor> values(slot_vars.size());
+    for (size_t s = 0; s < slot_vars.size(); ++s)
+      if (slot_vars[s]->is_parameter()) values[s] = slot_vars[s]->value;
+    std::vector<int> provided;
+    for (const auto& [name, tensor] : feeds) {
+      auto it = slot_of.find(name);
+      if (it == slot_of.end()) {
+        if (require_graph_inputs) fail(ErrorKind::Argument, "the model has no input named '{}'", name);
+        continue;  // outer-scope values not read by this graph
+      }
+      const Variable* var = slot_vars[static_cast<size_t>(it->second)];
+      if (require_graph_inputs) {
+        if (!graph.is_graph_input(var))
+          fail(ErrorKind::Argument, "'{}' is not an input of the model", name);
+        check_input(*var, tensor);
+      }
+      values[static_cast<size_t>(it->second)] = tensor;
+      provided.push_back(it->second);
+    }
+    if (require_graph_inputs)
+      for (const Variable* in : graph.inputs())
+        if (!in->is_parameter() && !feeds.count(in->name))
+          fail(ErrorKind::Argument, "missing input '{}' (expected {})", in->name, describe_expected(*in));
+    std::vector<int> wanted;
+    for (const std::string& name : outputs) {
+      auto it = slot_of.find(name);
+      if (it == slot_of.end()) fail(ErrorKind::Argument, "the model has no value named '{}'", name);
+      wanted.push_back(it->second);
+    }
+    std::sort(provided.begin(), provided.end());
+    execute(plan_for(provided, wanted), values);
+    std::map<std::string, Tensor> result;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      Tensor& value = values[static_cast<size_t>(wanted[i])];
+      if (!value.defined() && enclosing_scope)
+        if (auto e = enclosing_scope->find(outputs[i]); e != enclosing_scope->end()) value = e->second;
+      if (!value.defined()) fail(ErrorKind::Argument, "value '{}' cannot be computed from the given inputs", outputs[i]);
+      result[outputs[i]] = value;
+    }
+    return result;
+  }
+};
+
+Executor::Executor(const Graph& graph, ExecutorOptions options)
+    : graph_(graph), threads_(options.threads > 0 ? options.threads : default_threads()),
+      impl_(std::make_unique<Impl>(graph, threads_)) {
+  impl_->compile();
+}
+
+Executor::~Executor() = default;
+
+std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs) {
+  std::vector<std::string> names = outputs;
+  if (names.empty())
+    for (const Variable* out : graph_.outputs()) names.push_back(out->name);
+  auto named = impl_->run(inputs, names, true);
+  std::vector<Tensor> result;
+  for (const std::string& n : names) result.push_back(named.at(n));
+  return result;
+}
+
+std::map<std::string, Tensor> Executor::run_named(const std::map<std::string, Tensor>& inputs,
+                                                  const std::vector<std::string>& outputs) {
+  std::vector<std::string> names = outputs;
+  if (names.empty())
+    for (const Variable* out : graph_.outputs()) names.push_back(out->name);
+  return impl_->run(inputs, names, true);
+}
+
+std::map<std::string, Tensor> Executor::run_partial(const std::map<std::string, Tensor>& values,
+                                                    const std::vector<std::string>& outputs) {
+  return impl_->run(values, outputs, false);
+}
+
+int Executor::add_before_hook(const Operation* op, OperationHook hook) {
+  impl_->before_hooks.push_back({impl_->next_hook_id, op, std::move(hook)});
+  return impl_->next_hook_id++;
+}
+
+int Executor::add_after_hook(const Operation* op, OperationHook hook) {
+  impl_->after_hooks.push_back({impl_->next_hook_id, op, std::move(hook)});
+  return impl_->next_hook_id++;
+}
+
+void Executor::remove_hook(int id) {
+  auto drop = [id](std::vector<HookEntry>& hooks) {
+    hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [id](const HookEntry& h) { return h.id == id; }), hooks.end());
+  };
+  drop(impl_->before_hooks);
+  drop(impl_->after_hooks);
+}
+
+void Executor::clear_hooks() {
+  impl_->before_hooks.clear();
+  impl_->after_hooks.clear();
+}
+
+void Executor::set_input_delegate(const Operation* op, size_t index, QuantizeDelegate delegate) {
+  if (delegate) impl_->input_delegates[{op, index}] = std::move(delegate);
+  else impl_->input_delegates.erase({op, index});
+}
+
+void Executor::set_output_delegate(const Operation* op, size_t index, QuantizeDelegate delegate) {
+  if (delegate) impl_->output_delegates[{op, index}] = std::move(delegate);
+  else impl_->output_delegates.erase({op, index});
+}
+
+void Executor::clear_delegates() {
+  impl_->input_delegates.clear();
+  impl_->output_delegates.clear();
+}
+
+void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inputs, ExecutorOptions options) {
+  Executor executor(graph, options);
+  executor.add_after_hook(nullptr, [](const Operation& op, const std::vector<const Tensor*>& outputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      Variable* var = op.output(i);
+      if (!var || !outputs[i]) continue;
+      var->dtype = outputs[i]->dtype();
+      std::vector<Dim> dims;
+      for (int64_t d : outputs[i]->shape()) dims.push_back(Dim{d, ""});
+      var->shape = std::move(dims);
+    }
+  });
+  std::vector<std::string> everything;
+  for (const auto& op : graph.operations())
+    for (const Variable* out : op->outputs())
+      if (out) everything.push_back(out->name);
+  executor.run_named(inputs, everything);
+}
+
+std::vector<Tensor> run_operation(const Operation& op, const std::vector<const Tensor*>& inputs, int threads) {
+  KernelFn kernel = kernel_registry().find(op.domain, op.type, op.opset);
+  if (!kernel) fail(ErrorKind::UnsupportedOp, "{}: no kernel for opset {}", op.describe(), op.opset);
+  KernelContext ctx(op, inputs, op.num_outputs(), threads);
+  ctx.set_subgraph_runner([threads](const Graph& body, const std::vector<Tensor>& in,
+                                    const std::map<std::string, Tensor>& outer) {
+    Executor sub(body, ExecutorOptions{threads});
+    std::map<std::string, Tensor> feeds = outer;
+    for (size_t i = 0; i < in.size() && i < body.inputs().size(); ++i) feeds[body.inputs()[i]->name] = in[i];
+    std::vector<std::string> names;
+    for (const Variable* out : body.outputs()) names.push_back(out->name);
+    auto result = sub.run_partial(feeds, names);
+    std::vector<Tensor> outs;
+    for (const auto& n : names) outs.push_back(result.at(n));
+    return outs;
+  });
+  kernel(ctx);
+  return std::move(ctx.outputs());
+}
+
+}  // namespace qforge

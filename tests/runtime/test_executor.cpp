@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// Executor: schedule, input checks, partial runs, hooks, delegates, tracing, errors for
+// unsupported ops. Uses only a few simple kernels (Relu, Add, Identity).
+#include <gtest/gtest.h>
+
+#include "qforge/executor.h"
+
+namespace qforge {
+namespace {
+
+// x -> Relu -> r -> Add(r, w) -> y, with w a parameter.
+struct SmallModel {
+  Graph g;
+  Operation *relu, *add;
+  SmallModel() {
+    g.model.opset_imports = {{"", 13}};
+    Variable* x = g.create_variable("x");
+    x->dtype = DataType::Float;
+    x->shape = std::vector<Dim>{{-1, "N"}, {3, ""}};
+    Variable* r = g.create_variable("r");
+    Variable* w = g.create_variable("w", Tensor::from_vector<float>({3}, {1, 2, 3}));
+    Variable* y = g.create_variable("y");
+    relu = g.create_operation("Relu", "relu", {x}, {r});
+    add = g.create_operation("Add", "add", {r, w}, {y});
+    g.add_graph_input(x);
+    g.add_graph_output(y);
+  }
+};
+
+bool have_kernels() {
+  return kernel_registry().find("", "Relu", 13) && kernel_registry().find("", "Add", 13);
+}
+
+TEST(Executor, RunsAndChecksInputs) {
+  if (!have_kernels()) GTEST_SKIP() << "Relu/Add kernels not registered yet";
+  SmallModel m;
+  Executor ex(m.g, ExecutorOptions{1});
+  auto out = ex.run({{"x", Tensor::from_vector<float>({2, 3}, {-1, 0, 1, 2, -3, 4})}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to_float_vector(), (std::vector<float>{1, 2, 4, 3, 2, 7}));
+  // Batch size may change between runs.
+  out = ex.run({{"x", Tensor::from_vector<float>({1, 3}, {5, -5, 0})}});
+  EXPECT_EQ(out[0].to_float_vector(), (std::vector<float>{6, 2, 3}));
+
+  EXPECT_THROW(ex.run({}), Error);                                                  // missing input
+  EXPECT_THROW(ex.run({{"x", Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4})}}), Error);  // shape
+  EXPECT_THROW(ex.run({{"x", Tensor::from_vector<int64_t>({1, 3}, {1, 2, 3})}}), Error);   // dtype
+  try {
+    ex.run({{"x", Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4})}});
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[N, 3]"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Executor, PartialRunHooksAndDelegates) {
+  if (!have_kernels()) GTEST_SKIP() << "Relu/Add kernels not registered yet";
+  SmallModel m;
+  Executor ex(m.g, ExecutorOptions{1});
+  auto partial = ex.run_partial({{"r", Tensor::from_vector<float>({1, 3}, {1, 1, 1})}}, {"y"});
+  EXPECT_EQ(partial.at("y").to_float_vector(), (std::vector<float>{2, 3, 4}));
+
+  int before = 0, after = 0;
+  ex.add_before_hook(nullptr, [&](const Operation&, const std::vector<const Tensor*>&) { ++before; });
+  const int id = ex.add_after_hook(m.add, [&](const Operation& op, const std::vector<const Tensor*>& outs) {
+    EXPECT_EQ(op.name, "add");
+    EXPECT_EQ(outs.size(), 1u);
+    ++after;
+  });
+  ex.set_output_delegate(m.relu, 0, [](const Tensor& t) {
+    Tensor out = t.clone();
+    for (int64_t i = 0; i < out.numel(); ++i) out.data<float>()[i] = 10;
+    return out;
+  });
+  auto out = ex.run({{"x", Tensor::from_vector<float>({1, 3}, {0, 0, 0})}});
+  EXPECT_EQ(out[0].to_float_vector(), (std::vector<float>{11, 12, 13}));
+  EXPECT_EQ(before, 2);
+  EXPECT_EQ(after, 1);
+  ex.remove_hook(id);
+  ex.clear_delegates();
+  out = ex.run({{"x", Tensor::from_vector<float>({1, 3}, {0, 0, 0})}});
+  EXPECT_EQ(out[0].to_float_vector(), (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(after, 1);
+}
+
+TEST(Executor, TraceRecordsShapes) {
+  if (!have_kernels()) GTEST_SKIP() << "Relu/Add kernels not registered yet";
+  SmallModel m;
+  trace_operation_meta(m.g, {{"x", Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6})}});
+  Variable* r = m.g.find_variable("r");
+  EXPECT_EQ(r->dtype, DataType::Float);
+  EXPECT_EQ(r->static_shape(), (Shape{2, 3}));
+}
+
+TEST(Executor, UnsupportedOpsListedAtOnce) {
+  Graph g;
+  g.model.opset_imports = {{"", 13}, {"my.domain", 1}};
+  Variable* x = g.create_variable("x");
+  Variable* a = g.create_variable("a");
+  Variable* b = g.create_variable("b");
+  g.create_operation("FancyOp", "f1", {x}, {a}, {}, "my.domain");
+  g.create_operation("OtherOp", "f2", {a}, {b}, {}, "my.domain");
+  g.add_graph_input(x);
+  g.add_graph_output(b);
+  try {
+    Executor ex(g);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::UnsupportedOp);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("f1"), std::string::npos) << what;
+    EXPECT_NE(what.find("f2"), std::string::npos) << what;
+  }
+  EXPECT_EQ(unsupported_operations(g).size(), 2u);
+}
+
+}  // namespace
+}  // namespace qforge
