@@ -21,6 +21,7 @@ constexpr RegisterFamily kFamilies[] = {
     kernels::register_pooling_kernels,        kernels::register_normalization_kernels,
     kernels::register_rnn_kernels,            kernels::register_control_flow_kernels,
     kernels::register_quantization_kernels,   kernels::register_misc_kernels,
+    kernels::register_loss_kernels,
 };
 
 std::string normalize_domain(const std::string& domain) { return domain == "ai.onnx" ? "" : domain; }

@@ -21,5 +21,6 @@ void register_rnn_kernels(KernelRegistry& registry);            // rnn.cpp
 void register_control_flow_kernels(KernelRegistry& registry);   // control_flow.cpp
 void register_quantization_kernels(KernelRegistry& registry);   // quantization.cpp
 void register_misc_kernels(KernelRegistry& registry);           // misc.cpp (TopK, NMS, ...)
+void register_loss_kernels(KernelRegistry& registry);           // loss.cpp (NLL, SoftmaxCE, optimizers)
 
 }  // namespace qforge::kernels
