@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model_inputs.h"
+
+#include <random>
+
+#include "qforge/error.h"
+#include "qforge/tensor_io.h"
+
+namespace qforge::cli {
+
+namespace {
+std::vector<const Variable*> feedable_inputs(const Graph& graph) {
+  std::vector<const Variable*> out;
+  for (const Variable* in : graph.inputs())
+    if (!in->is_parameter()) out.push_back(in);
+  return out;
+}
+
+Tensor read_tensor_file(const std::string& path) {
+  if (path.size() > 3 && path.substr(path.size() - 3) == ".pb") return read_tensor_pb(path);
+  return read_npy(path);
+}
+}  // namespace
+
+std::map<std::string, Tensor> read_input_files(const Graph& graph, const std::vector<std::string>& specs) {
+  const auto feeds = feedable_inputs(graph);
+  std::map<std::string, Tensor> inputs;
+  for (const std::string& spec : specs) {
+    const auto eq = spec.find('=');
+    std::string name, path;
+    if (eq == std::string::npos) {
+      if (feeds.size() != 1)
+        fail(ErrorKind::Argument, "--input {}: the model has {} inputs; use name=file", spec, feeds.size());
+      name = feeds[0]->name;
+      path = spec;
+    } else {
+      name = spec.substr(0, eq);
+      path = spec.substr(eq + 1);
+    }
+    inputs[name] = read_tensor_file(path);
+  }
+  return inputs;
+}
+
+std::map<std::string, Shape> parse_shape_overrides(const std::vector<std::string>& specs) {
+  std::map<std::string, Shape> shapes;
+  for (const std::string& spec : specs) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) fail(ErrorKind::Argument, "--shape {}: expected name=1x3x224x224", spec);
+    Shape shape;
+    std::string dims = spec.substr(eq + 1);
+    size_t start = 0;
+    while (start <= dims.size()) {
+      const size_t x = dims.find('x', start);
+      const std::string part = dims.substr(start, x == std::string::npos ? std::string::npos : x - start);
+      try {
+        shape.push_back(std::stoll(part));
+      } catch (const std::exception&) {
+        fail(ErrorKind::Argument, "--shape {}: '{}' is not a number", spec, part);
+      }
+      if (x == std::string::npos) break;
+      start = x + 1;
+    }
+    shapes[spec.substr(0, eq)] = shape;
+  }
+  return shapes;
+}
+
+std::map<std::string, Tensor> make_random_inputs(const Graph& graph, const std::map<std::string, Shape>& shapes,
+                                                 int64_t batch) {
+  std::map<std::string, Tensor> inputs;
+  std::mt19937 rng(1234);
+  for (const Variable* in : feedable_inputs(graph)) {
+    Shape shape;
+    if (auto it = shapes.find(in->name); it != shapes.end()) {
+      shape = it->second;
+    } else {
+      if (!in->shape) fail(ErrorKind::Argument, "input '{}' has no declared shape; give --shape {}=...", in->name, in->name);
+      for (size_t i = 0; i < in->shape->size(); ++i) {
+        const Dim& d = (*in->shape)[i];
+        if (d.is_static()) shape.push_back(i == 0 && batch > 0 ? batch : d.value);
+        else if (i == 0) shape.push_back(batch > 0 ? batch : 1);
+        else fail(ErrorKind::Argument, "input '{}' has dynamic shape {}; give --shape {}=...", in->name,
+                  dims_to_string(*in->shape), in->name);
+      }
+    }
+    const DataType dtype = in->dtype == DataType::Undefined ? DataType::Float : in->dtype;
+    Tensor values(DataType::Float, shape);
+    std::uniform_real_distribution<float> dist(0.0f, 1.0f);
+    for (int64_t i = 0; i < values.numel(); ++i) values.data<float>()[i] = dist(rng);
+    inputs[in->name] = dtype == DataType::Float ? values : values.cast(dtype);
+  }
+  return inputs;
+}
+
+}  // namespace qforge::cli

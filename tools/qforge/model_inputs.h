@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared by `run` and `bench`: reading --input name=file arguments (.npy or TensorProto .pb)
+// and making inputs from a model's declared shapes (--shape name=1x3x224x224, --batch N).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qforge/graph.h"
+
+namespace qforge::cli {
+
+std::map<std::string, Tensor> read_input_files(const Graph& graph, const std::vector<std::string>& specs);
+// "name=1x3x224x224" -> {name: shape}
+std::map<std::string, Shape> parse_shape_overrides(const std::vector<std::string>& specs);
+// Random inputs (fixed seed) of the declared shapes; symbolic dims take `batch` for the first
+// axis, otherwise an override is required.
+std::map<std::string, Tensor> make_random_inputs(const Graph& graph, const std::map<std::string, Shape>& shapes,
+                                                 int64_t batch);
+
+}  // namespace qforge::cli
