@@ -27,7 +27,8 @@ std::string hyphenated(std::string name) {
 }
 
 // "Constant -250, BatchNormalization -35, Resize +2"
-std::string count_changes(const std::map<std::string, int64_t>& before, const std::map<std::string, int64_t>& after) {
+std::string count_changes(const std::map<std::string, int64_t>& before,
+                          const std::map<std::string, int64_t>& after) {
   std::map<std::string, int64_t> delta;
   for (const auto& [type, n] : before) delta[type] -= n;
   for (const auto& [type, n] : after) delta[type] += n;
@@ -46,7 +47,8 @@ int64_t total(const std::map<std::string, int64_t>& counts) {
 }  // namespace
 
 void add_format_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("format", "Run the graph formatting passes (PPQ's format_graph) and write the model");
+  auto* cmd = app.add_subcommand(
+      "format", "Run the graph formatting passes (PPQ's format_graph) and write the model");
   auto model = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
   auto options = std::make_shared<FormatOptions>();
@@ -55,9 +57,10 @@ void add_format_command(CLI::App& app) {
   for (const FormatPassInfo& pass : format_passes()) {
     const std::string flag = hyphenated(pass.name);
     bool FormatOptions::*enabled = pass.enabled;
-    cmd->add_flag_callback(fmt::format("--no-{},--no-{}", flag, pass.name),
-                           [options, enabled] { (*options).*enabled = false; },
-                           fmt::format("Skip {}: {}", pass.name, pass.summary));
+    cmd->add_flag_callback(
+        fmt::format("--no-{},--no-{}", flag, pass.name),
+        [options, enabled] { (*options).*enabled = false; },
+        fmt::format("Skip {}: {}", pass.name, pass.summary));
   }
   cmd->callback([model, output, options] {
     const auto graph = load_onnx_graph(*model);
@@ -65,8 +68,9 @@ void add_format_command(CLI::App& app) {
     format_graph(*graph, *options);
     const auto after = count_ops(*graph);
     save_onnx_graph(*graph, *output);
-    std::printf("%s: %lld -> %lld ops (%s)\n", output->c_str(), static_cast<long long>(total(before)),
-                static_cast<long long>(total(after)), count_changes(before, after).c_str());
+    std::printf("%s: %lld -> %lld ops (%s)\n", output->c_str(),
+                static_cast<long long>(total(before)), static_cast<long long>(total(after)),
+                count_changes(before, after).c_str());
   });
 }
 
