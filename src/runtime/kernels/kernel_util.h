@@ -103,6 +103,36 @@ void parallel_map(int threads, const In* in, Out* out, int64_t count, F f) {
   });
 }
 
+// out = f(a, b) with broadcasting; `out` already has the plan's shape (it may alias `a` when
+// `a` has that shape too). f works on compute_t of its inputs and returns something
+// convertible to R.
+template <typename TA, typename TB, typename R, typename F>
+void broadcast_binary(int threads, const BroadcastPlan& plan, const TA* a, const TB* b, R* out,
+                      F f) {
+  using CA = compute_t<TA>;
+  using CB = compute_t<TB>;
+  const bool sa = plan.inner_stride(0) != 0, sb = plan.inner_stride(1) != 0;
+  plan.for_each_run(threads, kElementwiseGrain, [&](int64_t o, const int64_t* in, int64_t n) {
+    const TA* x = a + in[0];
+    const TB* y = b + in[1];
+    R* z = out + o;
+    // Four branch-free loops, so the common shapes vectorize.
+    if (sa && sb) {
+      for (int64_t i = 0; i < n; ++i)
+        z[i] = convert_to<R>(f(convert_to<CA>(x[i]), convert_to<CB>(y[i])));
+    } else if (sa) {
+      const CB yv = convert_to<CB>(*y);
+      for (int64_t i = 0; i < n; ++i) z[i] = convert_to<R>(f(convert_to<CA>(x[i]), yv));
+    } else if (sb) {
+      const CA xv = convert_to<CA>(*x);
+      for (int64_t i = 0; i < n; ++i) z[i] = convert_to<R>(f(xv, convert_to<CB>(y[i])));
+    } else {
+      const R v = convert_to<R>(f(convert_to<CA>(*x), convert_to<CB>(*y)));
+      for (int64_t i = 0; i < n; ++i) z[i] = v;
+    }
+  });
+}
+
 // Calls fn(T{}) for the floating dtypes (float, double, Float16, BFloat16); an UnsupportedOp
 // error naming `op` for any other dtype.
 template <typename Fn>
