@@ -50,6 +50,9 @@ struct Attribute {
   std::vector<std::string> opaque;
   std::string doc_string;
   std::string ref_attr_name;  // inside function bodies: refers to the caller's attribute
+  // TensorProto names of `t` (one entry) or of `tensors` (one per tensor), kept so that the
+  // export is lossless; empty when no tensor is named.
+  std::vector<std::string> tensor_names;
 
   static Attribute make_int(std::string name, int64_t value);
   static Attribute make_float(std::string name, float value);

@@ -19,6 +19,7 @@ namespace qforge {
 
 class Graph;
 class Operation;
+struct OperationQuantizationConfig;  // qforge/quantization_config.h
 
 class Variable {
  public:
@@ -56,6 +57,9 @@ class Operation {
   std::vector<Attribute> attributes;
   std::string doc_string;
   std::string platform;  // dispatch result; empty until dispatched
+  // Per-port quantization configs, set by the Quantizer (PPQ's QuantableOperation). Not
+  // copied by Graph::deep_copy.
+  std::shared_ptr<OperationQuantizationConfig> quant_config;
 
   const std::vector<Variable*>& inputs() const { return inputs_; }   // nullptr: omitted optional
   const std::vector<Variable*>& outputs() const { return outputs_; }
@@ -106,6 +110,9 @@ struct ModelInfo {
   std::vector<std::string> functions;      // serialized FunctionProto
   std::vector<std::string> training_info;  // serialized TrainingInfoProto
   std::string source_path;                 // where it was loaded from (for messages)
+  // Serialized TensorAnnotation entries of this graph's GraphProto (quantization_annotation);
+  // each graph, subgraphs included, keeps its own.
+  std::vector<std::string> quantization_annotations;
 
   int64_t opset_of(const std::string& op_domain) const;  // 0 when not imported
   void set_opset(const std::string& op_domain, int64_t version);

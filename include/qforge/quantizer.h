@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// PPQ's quantization entry points: QuantizationSetting (which passes run, with their options),
+// the Quantizer (builds per-port configs from a platform table and runs the pass pipeline), and
+// quantize_onnx_model, which does load -> format -> dispatch -> quantize in one call.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qforge/calibration_data.h"
+#include "qforge/graph.h"
+#include "qforge/observer.h"
+#include "qforge/platform.h"
+
+namespace qforge {
+
+struct QuantizationSetting {
+  std::string dispatcher = "conservative";
+  DispatchingTable dispatching_table;
+  bool fusion = true;                 // Conv/Gemm + activation; passive ops share scales
+  bool quantize_parameter = true;     // per-channel weights
+  bool quantize_activation = true;    // runtime calibration
+  std::string activation_observer;    // "" = the platform's default
+  ObserverOptions observer;
+  bool alignment = true;              // Concat / Add / pooling scale alignment
+  bool passive_parameters = true;     // bias = s_in * s_w, Clip bounds, Pad value
+  bool bias_correction = false;
+  bool baking = true;
+  int calib_steps = 32;               // batches of calibration data
+  int calib_batch = 1;                // samples per batch
+  int threads = 0;
+  bool progress = true;               // progress bar on a terminal (never in logs)
+};
+QuantizationSetting default_setting();
+// JSON (the CLI's --setting file): unknown keys are errors naming the key.
+QuantizationSetting parse_setting(const std::string& json_text, const std::string& where);
+
+// Counts from calibration, for the report.
+struct CalibrationReport {
+  int64_t samples = 0;
+  int64_t skipped_samples = 0;  // samples holding NaN/Inf
+  double seconds = 0;
+};
+
+class Quantizer {
+ public:
+  Quantizer(Platform platform, Graph& graph);
+  // Runs the pipeline of `setting` with calibration data; the graph's ops get configs.
+  void quantize(CalibrationDataset& data, const QuantizationSetting& setting);
+  // A table of ops and their TQCs by state.
+  std::string report() const;
+  const Platform& platform() const { return platform_; }
+  Graph& graph() { return graph_; }
+  const CalibrationReport& calibration() const { return calibration_; }
+
+ private:
+  Platform platform_;
+  Graph& graph_;
+  CalibrationReport calibration_;
+};
+
+// Load, format, dispatch and quantize. `dataset` provides samples; `input_shapes` fixes
+// dynamic input dims when the data does not. Returns the quantized graph.
+std::unique_ptr<Graph> quantize_onnx_model(const std::string& onnx_file, CalibrationDataset& dataset,
+                                           const Platform& platform,
+                                           const QuantizationSetting& setting = default_setting());
+
+// An executor over a quantized graph with fake quantization on every active TQC.
+class Executor;
+void attach_fake_quantization(Executor& executor, const Graph& graph);
+
+}  // namespace qforge
