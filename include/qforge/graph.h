@@ -174,6 +174,9 @@ class Graph {
   bool is_graph_input(const Variable* var) const;
   bool is_graph_output(const Variable* var) const;
 
+  // Renames a variable (fails if the name is taken). Subgraphs that reference it by name are
+  // not updated: use it for values the caller knows are local.
+  void rename_variable(Variable* var, const std::string& new_name);
   // Every consumer port and graph output that reads `from` reads `to` instead.
   void replace_all_uses(Variable* from, Variable* to);
   // Inserts `op` (one input, one output, not yet wired) on the edge feeding input `index`

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "qforge/calibration_data.h"
+#include "qforge/dispatch.h"
 #include "qforge/graph.h"
 #include "qforge/observer.h"
 #include "qforge/platform.h"

@@ -219,6 +219,14 @@ bool Graph::is_graph_output(const Variable* var) const {
   return std::find(outputs_.begin(), outputs_.end(), var) != outputs_.end();
 }
 
+void Graph::rename_variable(Variable* var, const std::string& new_name) {
+  if (var->name == new_name) return;
+  if (find_variable(new_name)) fail(ErrorKind::Internal, "cannot rename '{}': '{}' exists", var->name, new_name);
+  variables_by_name_.erase(var->name);
+  var->name = new_name;
+  variables_by_name_[new_name] = var;
+}
+
 void Graph::replace_all_uses(Variable* from, Variable* to) {
   if (from == to) return;
   const std::vector<Operation*> consumers = from->consumers_;

@@ -54,7 +54,8 @@ std::string QuantizationPolicy::describe() const {
 }
 
 void TensorQuantizationConfig::validate(const std::string& where) const {
-  if (num_bits < 2 || num_bits > 16)
+  // 2..16 bits for activations and weights; 32 only for passive (bias) configs.
+  if (num_bits < 2 || (num_bits > 16 && num_bits != 32))
     fail(ErrorKind::Argument, "{}: num_bits {} is outside 2..16", where, num_bits);
   if (quant_min >= quant_max)
     fail(ErrorKind::Argument, "{}: quant_min {} must be below quant_max {}", where, quant_min, quant_max);

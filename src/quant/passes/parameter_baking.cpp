@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// Baking: parameters are replaced by their fake-quantized values, so simulation no longer
+// quantizes them at run time and export can store them as exact integers.
+#include "quant_passes.h"
+
+namespace qforge {
+
+void parameter_baking(Graph& graph, const PassContext&) {
+  for (const auto& owned : graph.operations()) {
+    const Operation& op = *owned;
+    for (size_t i = 0; i < op.num_inputs(); ++i) {
+      TensorQuantizationConfig* config = input_config(op, i);
+      Variable* var = op.input(i);
+      if (!config || !var || !var->is_parameter() || !config->is_active()) continue;
+      if (config->state == QuantizationState::Activated) {
+        var->value = fake_quantize(var->value, *config);
+        config->state = QuantizationState::Baked;
+      } else if (config->state == QuantizationState::Passive) {
+        var->value = fake_quantize(var->value, *config);
+        config->state = QuantizationState::PassiveBaked;
+      }
+    }
+  }
+}
+
+}  // namespace qforge
