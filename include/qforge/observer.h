@@ -19,6 +19,7 @@ struct ObserverOptions {
   int histogram_bins = 4096;   // KL uses 4096 bins of |x| (PPQ), merged into 128 levels
   int kl_target_bins = 128;
   float ema_decay = 0.99f;
+  int isotone_axis = -1;  // rows whose order the isotone observer keeps run along this axis
 };
 
 class Observer {
@@ -41,7 +42,8 @@ std::unique_ptr<Observer> make_observer(const std::string& algorithm, const Tens
                                         const ObserverOptions& options = {});
 std::vector<std::string> observer_algorithms();
 
-// Per-channel min/max of a parameter along `axis` (weights).
+// Per-channel min/max of a parameter along `axis` (weights; negative counts from the end).
+// Non-finite values are skipped; a channel without a finite value gets +inf / -inf.
 void minmax_per_channel(const Tensor& values, int axis, std::vector<float>* mins, std::vector<float>* maxs);
 
 }  // namespace qforge
