@@ -1,10 +1,474 @@
 // SPDX-License-Identifier: Apache-2.0
-// Kernel family: conv. Registered in register_conv_kernels (listed in
+// Kernel family: conv. Conv and ConvTranspose (1-3 spatial dims, groups, dilations, pads,
+// auto_pad) as im2col/col2im + BLAS GEMM with a direct loop for depthwise convs; ConvInteger and
+// QLinearConv accumulate exactly in double. Registered in register_conv_kernels (listed in
 // src/runtime/kernel_registry.cpp); tested in tests/runtime/test_conv.cpp.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "kernel_families.h"
+#include "kernel_util.h"
+#include "nn_util.h"
 
 namespace qforge::kernels {
 
-void register_conv_kernels(KernelRegistry& registry) { (void)registry; }
+namespace {
+
+// Outputs o in [0, out) whose input index o * stride + offset falls inside [0, in).
+struct Range {
+  int64_t lo, hi;
+};
+Range valid_range(int64_t out, int64_t in, int64_t stride, int64_t offset) {
+  int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t hi = in - 1 - offset < 0 ? 0 : (in - 1 - offset) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+  return {lo, hi};
+}
+
+// Window offset along slot s for kernel tap k.
+int64_t tap_offset(const WindowGeometry& g, int s, int64_t k) {
+  return k * g.dilation[s] - g.pad_begin[s];
+}
+
+// Hot inner loops, compiled for AVX2+FMA and a baseline, picked at load time.
+__attribute__((target_clones("arch=haswell", "default"))) void axpy_f32(float* y, const float* x,
+                                                                        float a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+__attribute__((target_clones("arch=haswell", "default"))) void axpy_stride2_f32(float* y,
+                                                                                const float* x,
+                                                                                float a,
+                                                                                int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[2 * i];
+}
+
+template <typename T>
+void axpy(T* y, const T* x, T a, int64_t n, int64_t stride) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 1) return axpy_f32(y, x, a, n);
+    if (stride == 2) return axpy_stride2_f32(y, x, a, n);
+  }
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i * stride];
+}
+
+// One row of im2col: input channel plane `x` read through kernel tap (kd, kh, kw).
+template <typename T>
+void im2col_row(const T* x, const WindowGeometry& g, const int64_t tap[3], T* dst) {
+  const int64_t off_w = tap_offset(g, 2, tap[2]);
+  const Range rw = valid_range(g.out[2], g.in[2], g.stride[2], off_w);
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t id = od * g.stride[0] + tap_offset(g, 0, tap[0]);
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, dst += g.out[2]) {
+      const int64_t ih = oh * g.stride[1] + tap_offset(g, 1, tap[1]);
+      if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+        std::fill(dst, dst + g.out[2], T(0));
+        continue;
+      }
+      const T* src = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+      std::fill(dst, dst + rw.lo, T(0));
+      if (g.stride[2] == 1) {
+        std::memcpy(dst + rw.lo, src + rw.lo, sizeof(T) * (rw.hi - rw.lo));
+      } else {
+        for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow] = src[ow * g.stride[2]];
+      }
+      std::fill(dst + rw.hi, dst + g.out[2], T(0));
+    }
+  }
+}
+
+void split_tap(const WindowGeometry& g, int64_t k, int64_t tap[3]) {
+  tap[2] = k % g.kernel[2];
+  tap[1] = (k / g.kernel[2]) % g.kernel[1];
+  tap[0] = k / (g.kernel[2] * g.kernel[1]);
+}
+
+// col[(c * K + k), o] = x[c, o * stride + k * dilation - pad] (0 outside the input).
+template <typename T>
+void im2col(const T* x, int64_t channels, const WindowGeometry& g, T* col, int threads) {
+  const int64_t K = g.kernel_size(), rows = channels * K, rowlen = g.out_size();
+  parallel_for(threads, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(rowlen, 1)),
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t r = begin; r < end; ++r) {
+                   int64_t tap[3];
+                   split_tap(g, r % K, tap);
+                   im2col_row(x + (r / K) * g.in_size(), g, tap, col + r * rowlen);
+                 }
+               });
+}
+
+// The adjoint of im2col: image[c] += col rows of channel c scattered back (ConvTranspose).
+template <typename T>
+void col2im(const T* col, int64_t channels, const WindowGeometry& g, T* image, int threads) {
+  const int64_t K = g.kernel_size(), rowlen = g.out_size();
+  parallel_for(threads, channels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      T* img = image + c * g.in_size();
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t tap[3];
+        split_tap(g, k, tap);
+        const T* src = col + (c * K + k) * rowlen;
+        const int64_t off_w = tap_offset(g, 2, tap[2]);
+        const Range rw = valid_range(g.out[2], g.in[2], g.stride[2], off_w);
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          const int64_t id = od * g.stride[0] + tap_offset(g, 0, tap[0]);
+          for (int64_t oh = 0; oh < g.out[1]; ++oh, src += g.out[2]) {
+            const int64_t ih = oh * g.stride[1] + tap_offset(g, 1, tap[1]);
+            if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) continue;
+            T* dst = img + (id * g.in[1] + ih) * g.in[2] + off_w;
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow * g.stride[2]] += src[ow];
+          }
+        }
+      }
+    }
+  });
+}
+
+// One output plane of a depthwise conv: out (already holding the bias) += taps * plane.
+template <typename T>
+void depthwise_plane(const T* plane, const T* wk, const WindowGeometry& g, T* out) {
+  Range rw[64];
+  const bool cached = g.kernel[2] <= 64;
+  if (cached)
+    for (int64_t kw = 0; kw < g.kernel[2]; ++kw)
+      rw[kw] = valid_range(g.out[2], g.in[2], g.stride[2], tap_offset(g, 2, kw));
+  for (int64_t od = 0; od < g.out[0]; ++od)
+    for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
+      const int64_t id = od * g.stride[0] + tap_offset(g, 0, kd);
+      if (id < 0 || id >= g.in[0]) continue;
+      for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+        T* orow = out + (od * g.out[1] + oh) * g.out[2];
+        for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+          const int64_t ih = oh * g.stride[1] + tap_offset(g, 1, kh);
+          if (ih < 0 || ih >= g.in[1]) continue;
+          const T* irow = plane + (id * g.in[1] + ih) * g.in[2];
+          const T* wrow = wk + (kd * g.kernel[1] + kh) * g.kernel[2];
+          for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+            const int64_t off = tap_offset(g, 2, kw);
+            const Range r = cached ? rw[kw] : valid_range(g.out[2], g.in[2], g.stride[2], off);
+            if (r.hi > r.lo)
+              axpy(orow + r.lo, irow + r.lo * g.stride[2] + off, wrow[kw], r.hi - r.lo,
+                   g.stride[2]);
+          }
+        }
+      }
+    }
+}
+
+struct ConvShape {
+  int64_t batch, in_channels, out_channels, group;
+  WindowGeometry g;
+};
+
+template <typename T>
+void fill_bias(T* y, const T* bias, int64_t channels, int64_t plane) {
+  for (int64_t m = 0; m < channels; ++m)
+    std::fill(y + m * plane, y + (m + 1) * plane, bias ? bias[m] : T(0));
+}
+
+// y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, k...]) + bias.
+template <typename T>
+void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s, int threads) {
+  const WindowGeometry& g = s.g;
+  const int64_t Cg = s.in_channels / s.group, Mg = s.out_channels / s.group;
+  const int64_t K = g.kernel_size(), in_plane = g.in_size(), out_plane = g.out_size();
+  if (Cg == 1 && s.group > 1) {
+    // Depthwise: GEMM with one input channel has K rows only; a direct loop is faster.
+    parallel_for(threads, s.batch * s.out_channels, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t n = p / s.out_channels, m = p % s.out_channels;
+        T* out = y + p * out_plane;
+        std::fill(out, out + out_plane, bias ? bias[m] : T(0));
+        depthwise_plane(x + (n * s.in_channels + m / Mg) * in_plane, w + m * K, g, out);
+      }
+    });
+    return;
+  }
+  const bool pointwise = g.is_pointwise();
+  std::vector<T> col(pointwise ? 0 : static_cast<size_t>(Cg * K * out_plane));
+  for (int64_t n = 0; n < s.batch; ++n)
+    for (int64_t gi = 0; gi < s.group; ++gi) {
+      const T* xg = x + (n * s.in_channels + gi * Cg) * in_plane;
+      T* yg = y + (n * s.out_channels + gi * Mg) * out_plane;
+      if (!pointwise) im2col(xg, Cg, g, col.data(), threads);
+      if (bias) fill_bias(yg, bias + gi * Mg, Mg, out_plane);
+      gemm<T>(false, false, Mg, out_plane, Cg * K, T(1), w + gi * Mg * Cg * K, Cg * K,
+              pointwise ? xg : col.data(), out_plane, bias ? T(1) : T(0), yg, out_plane, threads);
+    }
+}
+
+// y[N, M, out...] = conv_transpose(x[N, C, in...], w[C, M/group, k...]) + bias; s.g describes
+// the equivalent forward conv from y (g.in) to x (g.out).
+template <typename T>
+void conv_transpose_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s,
+                            int threads) {
+  const WindowGeometry& g = s.g;
+  const int64_t Cg = s.in_channels / s.group, Mg = s.out_channels / s.group;
+  const int64_t K = g.kernel_size(), x_plane = g.out_size(), y_plane = g.in_size();
+  std::vector<T> col(static_cast<size_t>(Mg * K * x_plane));
+  for (int64_t n = 0; n < s.batch; ++n)
+    for (int64_t gi = 0; gi < s.group; ++gi) {
+      const T* xg = x + (n * s.in_channels + gi * Cg) * x_plane;
+      T* yg = y + (n * s.out_channels + gi * Mg) * y_plane;
+      gemm<T>(true, false, Mg * K, x_plane, Cg, T(1), w + gi * Cg * Mg * K, Mg * K, xg, x_plane,
+              T(0), col.data(), x_plane, threads);
+      col2im(col.data(), Mg, g, yg, threads);
+    }
+  if (bias)
+    parallel_for(threads, s.batch * s.out_channels, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        T* out = y + p * y_plane;
+        const T b = bias[p % s.out_channels];
+        for (int64_t i = 0; i < y_plane; ++i) out[i] += b;
+      }
+    });
+}
+
+// ---- shape checks shared by the four ops ----
+
+std::vector<int64_t> weight_kernel(const KernelContext& ctx, const Tensor& x, const Tensor& w) {
+  if (w.rank() != x.rank())
+    fail(ErrorKind::Shape, "{}: weight rank {} differs from input rank {}", ctx.op().describe(),
+         w.rank(), x.rank());
+  std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
+  const std::vector<int64_t> attr = ctx.attr_ints("kernel_shape");
+  if (!attr.empty() && attr != kernel)
+    fail(ErrorKind::Shape, "{}: kernel_shape {} does not match weight {}", ctx.op().describe(),
+         shape_to_string(attr), shape_to_string(w.shape()));
+  return kernel;
+}
+
+ConvShape conv_shape(const KernelContext& ctx, const Tensor& x, const Tensor& w) {
+  const std::string node = ctx.op().describe();
+  if (x.rank() < 3)
+    fail(ErrorKind::Shape, "{}: input needs rank >= 3, got {}", node, shape_to_string(x.shape()));
+  ConvShape s;
+  s.batch = x.dim(0);
+  s.in_channels = x.dim(1);
+  s.out_channels = w.dim(0);
+  s.group = ctx.attr_int("group", 1);
+  if (s.group < 1 || s.in_channels % s.group != 0 || s.out_channels % s.group != 0 ||
+      w.dim(1) * s.group != s.in_channels)
+    fail(ErrorKind::Shape, "{}: input {} and weight {} do not fit group {}", node,
+         shape_to_string(x.shape()), shape_to_string(w.shape()), s.group);
+  s.g = window_geometry(ctx, x.shape(), weight_kernel(ctx, x, w));
+  return s;
+}
+
+Shape output_shape(const ConvShape& s, std::vector<int64_t> spatial) {
+  Shape shape{s.batch, s.out_channels};
+  shape.insert(shape.end(), spatial.begin(), spatial.end());
+  return shape;
+}
+
+const Tensor* checked_bias(const KernelContext& ctx, size_t index, int64_t channels,
+                           DataType dtype) {
+  const Tensor* b = ctx.optional_input(index);
+  if (b && (b->numel() != channels || b->dtype() != dtype))
+    fail(ErrorKind::Shape, "{}: bias needs {} {} values, got {} {}", ctx.op().describe(), channels,
+         dtype_name(dtype), dtype_name(b->dtype()), shape_to_string(b->shape()));
+  return b;
+}
+
+template <typename T>
+void check_dtype(const KernelContext& ctx, const Tensor& t, const char* what) {
+  if (t.dtype() != dtype_of<T>())
+    fail(ErrorKind::InvalidModel, "{}: {} is {}, expected {}", ctx.op().describe(), what,
+         dtype_name(t.dtype()), dtype_name(dtype_of<T>()));
+}
+
+// ---- kernels ----
+
+void conv(KernelContext& ctx) {
+  if (needs_widening(ctx)) return run_widened(ctx, conv);
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const ConvShape s = conv_shape(ctx, x, w);
+  visit_float_dtype(x.dtype(), ctx.op(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      check_dtype<T>(ctx, w, "weight");
+      const Tensor* b = checked_bias(ctx, 2, s.out_channels, x.dtype());
+      Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, s.g.out_dims()));
+      conv_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s,
+                      ctx.num_threads());
+    }
+  });
+}
+
+// Output dims and pads of ConvTranspose (ONNX: output_shape wins over pads; SAME_UPPER puts
+// the odd padding pixel at the end, NOTSET and SAME_LOWER at the beginning).
+WindowGeometry transpose_geometry(const KernelContext& ctx, const Shape& x_shape,
+                                  const std::vector<int64_t>& kernel) {
+  const std::string node = ctx.op().describe();
+  const size_t spatial = kernel.size();
+  const auto ints = [&](const char* name, int64_t fill, size_t count) {
+    std::vector<int64_t> v = ctx.attr_ints(name);
+    if (v.empty()) v.assign(count, fill);
+    if (v.size() != count)
+      fail(ErrorKind::InvalidModel, "{}: attribute {} needs {} values, got {}", node, name, count,
+           v.size());
+    return v;
+  };
+  const std::vector<int64_t> strides = ints("strides", 1, spatial),
+                             dilations = ints("dilations", 1, spatial);
+  const std::vector<int64_t> out_pad = ints("output_padding", 0, spatial);
+  std::vector<int64_t> pads = ints("pads", 0, 2 * spatial),
+                       out_shape = ctx.attr_ints("output_shape");
+  if (out_shape.size() == spatial + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);
+  if (!out_shape.empty() && out_shape.size() != spatial)
+    fail(ErrorKind::InvalidModel, "{}: output_shape needs {} values", node, spatial);
+  const std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
+  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+  std::vector<int64_t> in(x_shape.begin() + 2, x_shape.end()), out(spatial);
+  for (size_t i = 0; i < spatial; ++i) {
+    if (strides[i] < 1 || dilations[i] < 1)
+      fail(ErrorKind::InvalidModel, "{}: strides and dilations must be positive", node);
+    const int64_t natural =
+        strides[i] * (in[i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1;
+    if (auto_pad == "VALID") pads[i] = pads[i + spatial] = 0;
+    if (out_shape.empty() && !same) {
+      out[i] = natural - pads[i] - pads[i + spatial];
+      continue;
+    }
+    out[i] = out_shape.empty() ? in[i] * strides[i] : out_shape[i];
+    const int64_t total = std::max<int64_t>(0, natural - out[i]);
+    pads[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    pads[i + spatial] = total - pads[i];
+  }
+  WindowGeometry g;
+  g.spatial = static_cast<int>(spatial);
+  g.in = to_slots(out, 1);  // the equivalent forward conv reads y and produces x
+  g.out = to_slots(in, 1);
+  g.kernel = to_slots(kernel, 1);
+  g.stride = to_slots(strides, 1);
+  g.dilation = to_slots(dilations, 1);
+  g.pad_begin = to_slots(std::vector<int64_t>(pads.begin(), pads.begin() + spatial), 0);
+  g.pad_end = to_slots(std::vector<int64_t>(pads.begin() + spatial, pads.end()), 0);
+  for (size_t i = 0; i < spatial; ++i)
+    if (out[i] < 1 || in[i] < 1)
+      fail(ErrorKind::Shape, "{}: output spatial dim {} would be {}", node, i, out[i]);
+  return g;
+}
+
+void conv_transpose(KernelContext& ctx) {
+  if (needs_widening(ctx)) return run_widened(ctx, conv_transpose);
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const std::string node = ctx.op().describe();
+  if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank())
+    fail(ErrorKind::Shape, "{}: input {} and weight {} need rank 3-5", node,
+         shape_to_string(x.shape()), shape_to_string(w.shape()));
+  ConvShape s;
+  s.batch = x.dim(0);
+  s.in_channels = x.dim(1);
+  s.group = ctx.attr_int("group", 1);
+  s.out_channels = w.dim(1) * s.group;
+  if (s.group < 1 || w.dim(0) != s.in_channels || s.in_channels % s.group != 0)
+    fail(ErrorKind::Shape, "{}: input {} and weight {} do not fit group {}", node,
+         shape_to_string(x.shape()), shape_to_string(w.shape()), s.group);
+  s.g = transpose_geometry(ctx, x.shape(), weight_kernel(ctx, x, w));
+  visit_float_dtype(x.dtype(), ctx.op(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      check_dtype<T>(ctx, w, "weight");
+      const Tensor* b = checked_bias(ctx, 2, s.out_channels, x.dtype());
+      std::vector<int64_t> spatial(s.g.in.begin() + (3 - s.g.spatial), s.g.in.end());
+      Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, spatial));
+      conv_transpose_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(),
+                                s, ctx.num_threads());
+    }
+  });
+}
+
+// Integer convs: (x - x_zp) and (w - w_zp[m]) as doubles, whose products and sums stay exact;
+// padding contributes x_zp, i.e. zero after the shift.
+std::vector<double> conv_integer_acc(KernelContext& ctx, const Tensor& x, const Tensor* x_zp,
+                                     const Tensor& w, const Tensor* w_zp, const ConvShape& s) {
+  std::vector<double> xd = to_double_vector(x), wd = to_double_vector(w);
+  const double xz = read_channel_param(ctx, x_zp, 1, 0.0, "x_zero_point")[0];
+  for (double& v : xd) v -= xz;
+  const std::vector<double> wz = read_channel_param(ctx, w_zp, s.out_channels, 0.0, "w_zero_point");
+  const int64_t per_m = w.numel() / std::max<int64_t>(s.out_channels, 1);
+  for (int64_t m = 0; m < s.out_channels; ++m)
+    for (int64_t i = 0; i < per_m; ++i) wd[m * per_m + i] -= wz[m];
+  std::vector<double> acc(static_cast<size_t>(s.batch * s.out_channels * s.g.out_size()));
+  conv_forward<double>(xd.data(), wd.data(), nullptr, acc.data(), s, ctx.num_threads());
+  return acc;
+}
+
+void check_int8(const KernelContext& ctx, const Tensor& t, const char* what) {
+  if (t.dtype() != DataType::UInt8 && t.dtype() != DataType::Int8)
+    fail(ErrorKind::UnsupportedOp, "{}: {} must be uint8 or int8, got {}", ctx.op().describe(),
+         what, dtype_name(t.dtype()));
+}
+
+void conv_integer(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  check_int8(ctx, x, "x");
+  check_int8(ctx, w, "w");
+  const ConvShape s = conv_shape(ctx, x, w);
+  const std::vector<double> acc =
+      conv_integer_acc(ctx, x, ctx.optional_input(2), w, ctx.optional_input(3), s);
+  Tensor& y = ctx.allocate_output(0, DataType::Int32, output_shape(s, s.g.out_dims()));
+  int32_t* out = y.data<int32_t>();
+  for (size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<int32_t>(acc[i]);
+}
+
+template <typename Q>
+void requantize(const std::vector<double>& acc, const std::vector<double>& bias,
+                const std::vector<float>& multiplier, float zero_point, int64_t plane, Q* out) {
+  const float lo = static_cast<float>(std::numeric_limits<Q>::min());
+  const float hi = static_cast<float>(std::numeric_limits<Q>::max());
+  const int64_t channels = static_cast<int64_t>(multiplier.size());
+  for (size_t i = 0; i < acc.size(); ++i) {
+    const int64_t m = (static_cast<int64_t>(i) / plane) % channels;
+    // As ONNX Runtime: int32 accumulator times a float multiplier, rounded half to even.
+    const float v = static_cast<float>(acc[i] + bias[m]) * multiplier[m];
+    out[i] = static_cast<Q>(std::clamp(std::nearbyint(v) + zero_point, lo, hi));
+  }
+}
+
+void qlinear_conv(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(3);
+  check_int8(ctx, x, "x");
+  check_int8(ctx, w, "w");
+  const ConvShape s = conv_shape(ctx, x, w);
+  const std::vector<double> acc =
+      conv_integer_acc(ctx, x, ctx.optional_input(2), w, ctx.optional_input(5), s);
+  const float xs = static_cast<float>(read_channel_param(ctx, &ctx.input(1), 1, 1.0, "x_scale")[0]);
+  const float ys = static_cast<float>(read_channel_param(ctx, &ctx.input(6), 1, 1.0, "y_scale")[0]);
+  const std::vector<double> ws =
+      read_channel_param(ctx, &ctx.input(4), s.out_channels, 1.0, "w_scale");
+  std::vector<float> multiplier(ws.size());
+  for (size_t m = 0; m < ws.size(); ++m) multiplier[m] = xs * static_cast<float>(ws[m]) / ys;
+  const Tensor* y_zp = ctx.optional_input(7);
+  const float zp = static_cast<float>(read_channel_param(ctx, y_zp, 1, 0.0, "y_zero_point")[0]);
+  const Tensor* b = ctx.optional_input(8);
+  if (b && b->dtype() != DataType::Int32)
+    fail(ErrorKind::InvalidModel, "{}: bias must be int32", ctx.op().describe());
+  const std::vector<double> bias = read_channel_param(ctx, b, s.out_channels, 0.0, "B");
+  const DataType out_type = y_zp ? y_zp->dtype() : x.dtype();
+  Tensor& y = ctx.allocate_output(0, out_type, output_shape(s, s.g.out_dims()));
+  if (out_type == DataType::UInt8)
+    requantize(acc, bias, multiplier, zp, s.g.out_size(), y.data<uint8_t>());
+  else if (out_type == DataType::Int8)
+    requantize(acc, bias, multiplier, zp, s.g.out_size(), y.data<int8_t>());
+  else
+    fail(ErrorKind::UnsupportedOp, "{}: output type {} is not supported", ctx.op().describe(),
+         dtype_name(out_type));
+}
+
+}  // namespace
+
+void register_conv_kernels(KernelRegistry& registry) {
+  registry.add("", "Conv", 1, kLatestOpset, conv);
+  registry.add("", "ConvTranspose", 1, kLatestOpset, conv_transpose);
+  registry.add("", "ConvInteger", 10, kLatestOpset, conv_integer);
+  registry.add("", "QLinearConv", 10, kLatestOpset, qlinear_conv);
+}
 
 }  // namespace qforge::kernels
