@@ -5,7 +5,7 @@
 // quant(L1) > quant(L2) for as many rows as possible. One pass. Registered in
 // observer_registry.cpp; tested in tests/quant/test_observers.cpp.
 //
-// A row is kept when s > L2 / (P - 0.51) (L2 is not rounded into the top level P = qmax - zero
+// A row is kept when s >= L2 / (P - 0.51) (L2 is not rounded into the top level P = qmax - zero
 // point; PPQ's margin) and s < L1 - L2 (the gap spans a full step, so the two round apart).
 // PPQ uses s < 2 (L1 - L2), which only makes the gap half a step and does not guarantee the
 // order. PPQ caches every row and sweeps the exact interval ends; to keep memory fixed, the
