@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: Apache-2.0
+// Conv family kernels (src/runtime/kernels/conv.cpp) against naive direct loops written here:
+// Conv (1-3 D, groups, depthwise, dilations, strides, pads, auto_pad, 1x1 paths, stride >
+// kernel, pads > kernel, batch > 1, double and float16), ConvTranspose (output_padding,
+// output_shape, auto_pad, groups), ConvInteger and QLinearConv, plus error cases.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "support/kernel_test_util.h"
+#include "support/test_support.h"
+
+namespace qforge {
+namespace {
+
+using testing::run_single_op;
+using testing::SingleOp;
+
+struct ConvParams {
+  std::vector<int64_t> strides, dilations, pads;  // empty: defaults
+  int64_t group = 1;
+};
+
+// Pads a spatial vector to three slots (depth, height, width) with `fill` in front.
+std::array<int64_t, 3> slots(const std::vector<int64_t>& v, size_t spatial, int64_t fill,
+                             size_t offset = 0) {
+  std::array<int64_t, 3> out{fill, fill, fill};
+  for (size_t i = 0; i < spatial; ++i)
+    if (offset + i < v.size()) out[3 - spatial + i] = v[offset + i];
+  return out;
+}
+
+// Direct convolution in double: y[n, m, o] = b[m] + sum over c, k of x[n, c, o*s - p + k*d] w[m, c,
+// k].
+Tensor ref_conv(const Tensor& x, const Tensor& w, const Tensor* b, const ConvParams& p) {
+  const size_t sp = x.shape().size() - 2;
+  const Shape ws(w.shape().begin() + 2, w.shape().end()),
+      xs(x.shape().begin() + 2, x.shape().end());
+  const auto in = slots(xs, sp, 1), k = slots(ws, sp, 1);
+  const auto st = slots(p.strides, sp, 1), dl = slots(p.dilations, sp, 1);
+  const auto pb = slots(p.pads, sp, 0), pe = slots(p.pads, sp, 0, sp);
+  std::array<int64_t, 3> out;
+  for (int s = 0; s < 3; ++s)
+    out[s] = (in[s] + pb[s] + pe[s] - ((k[s] - 1) * dl[s] + 1)) / st[s] + 1;
+  const int64_t N = x.dim(0), C = x.dim(1), M = w.dim(0), Cg = C / p.group, Mg = M / p.group;
+  Shape yshape{N, M};
+  for (size_t i = 0; i < sp; ++i) yshape.push_back(out[3 - sp + i]);
+  Tensor y(DataType::Float, yshape);
+  float* yv = y.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t od = 0; od < out[0]; ++od)
+        for (int64_t oh = 0; oh < out[1]; ++oh)
+          for (int64_t ow = 0; ow < out[2]; ++ow) {
+            double acc = b ? b->value_as_double(m) : 0.0;
+            const int64_t g = m / Mg;
+            for (int64_t c = 0; c < Cg; ++c)
+              for (int64_t kd = 0; kd < k[0]; ++kd)
+                for (int64_t kh = 0; kh < k[1]; ++kh)
+                  for (int64_t kw = 0; kw < k[2]; ++kw) {
+                    const int64_t id = od * st[0] - pb[0] + kd * dl[0];
+                    const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
+                    const int64_t iw = ow * st[2] - pb[2] + kw * dl[2];
+                    if (id < 0 || ih < 0 || iw < 0 || id >= in[0] || ih >= in[1] || iw >= in[2])
+                      continue;
+                    const int64_t xi =
+                        (((n * C + g * Cg + c) * in[0] + id) * in[1] + ih) * in[2] + iw;
+                    const int64_t wi = (((m * Cg + c) * k[0] + kd) * k[1] + kh) * k[2] + kw;
+                    acc += x.value_as_double(xi) * w.value_as_double(wi);
+                  }
+            yv[(((n * M + m) * out[0] + od) * out[1] + oh) * out[2] + ow] = static_cast<float>(acc);
+          }
+  return y;
+}
+
+std::vector<Attribute> conv_attrs(const ConvParams& p) {
+  std::vector<Attribute> a;
+  if (!p.strides.empty()) a.push_back(Attribute::make_ints("strides", p.strides));
+  if (!p.dilations.empty()) a.push_back(Attribute::make_ints("dilations", p.dilations));
+  if (!p.pads.empty()) a.push_back(Attribute::make_ints("pads", p.pads));
+  if (p.group != 1) a.push_back(Attribute::make_int("group", p.group));
+  return a;
+}
+
+Tensor run_conv(const Tensor& x, const Tensor& w, std::optional<Tensor> b,
+                std::vector<Attribute> attrs, int threads = 1, const std::string& type = "Conv") {
+  SingleOp spec;
+  spec.type = type;
+  spec.inputs = {x, w, b};
+  spec.attributes = std::move(attrs);
+  spec.opset = 17;
+  spec.threads = threads;
+  return run_single_op(spec).at(0);
+}
+
+void expect_close(const Tensor& actual, const Tensor& expected, double tol = 1e-4) {
+  const std::string diff = testing::compare_tensors(actual, expected, tol, tol);
+  EXPECT_TRUE(diff.empty()) << diff;
+}
+
+struct ConvCase {
+  const char* name;
+  Shape x, w;
+  ConvParams p;
+  bool bias;
+};
+
+TEST(ConvKernel, MatchesDirectReference) {
+  const ConvCase cases[] = {
+      {"3x3 pad1 batch2", {2, 3, 9, 8}, {4, 3, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}, true},
+      {"1x1 pointwise", {2, 5, 6, 7}, {6, 5, 1, 1}, {}, true},
+      {"1x1 stride2", {1, 4, 7, 7}, {3, 4, 1, 1}, {{2, 2}, {}, {}, 1}, false},
+      {"1x1 input", {3, 2, 1, 1}, {4, 2, 1, 1}, {}, true},
+      {"stride > kernel", {1, 2, 11, 10}, {3, 2, 2, 2}, {{3, 4}, {}, {}, 1}, true},
+      {"pads > kernel", {1, 2, 4, 5}, {2, 2, 2, 2}, {{}, {}, {3, 2, 3, 4}, 1}, true},
+      {"asymmetric pads stride2", {1, 3, 7, 5}, {2, 3, 3, 3}, {{2, 2}, {}, {1, 0, 1, 0}, 1}, false},
+      {"dilation", {1, 2, 10, 9}, {3, 2, 3, 2}, {{1, 2}, {2, 3}, {2, 1, 2, 1}, 1}, true},
+      {"groups", {2, 6, 6, 6}, {4, 3, 3, 3}, {{}, {}, {1, 1, 1, 1}, 2}, true},
+      {"depthwise s1", {2, 4, 9, 9}, {4, 1, 3, 3}, {{}, {}, {1, 1, 1, 1}, 4}, true},
+      {"depthwise s2", {1, 3, 10, 11}, {3, 1, 3, 3}, {{2, 2}, {}, {1, 1, 1, 1}, 3}, true},
+      {"depthwise s3 dil2", {1, 2, 12, 13}, {2, 1, 3, 3}, {{3, 3}, {2, 2}, {2, 2, 2, 2}, 2}, false},
+      {"depthwise multiplier", {1, 3, 8, 8}, {6, 1, 5, 5}, {{}, {}, {2, 2, 2, 2}, 3}, true},
+      {"1d", {2, 3, 17}, {4, 3, 5}, {{2}, {}, {2, 1}, 1}, true},
+      {"1d depthwise", {1, 4, 15}, {4, 1, 3}, {{1}, {}, {1, 1}, 4}, true},
+      {"3d", {1, 2, 5, 6, 7}, {3, 2, 3, 2, 3}, {{1, 2, 1}, {}, {1, 0, 1, 1, 1, 0}, 1}, true},
+      {"3d groups dilation",
+       {2, 4, 6, 6, 6},
+       {4, 2, 2, 2, 2},
+       {{2, 1, 1}, {1, 2, 1}, {}, 2},
+       false},
+  };
+  uint32_t seed = 1;
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Tensor x = testing::random_tensor(DataType::Float, c.x, seed++);
+    const Tensor w = testing::random_tensor(DataType::Float, c.w, seed++);
+    const Tensor b = testing::random_tensor(DataType::Float, {c.w[0]}, seed++);
+    const Tensor expected = ref_conv(x, w, c.bias ? &b : nullptr, c.p);
+    for (int threads : {1, 2}) {
+      const Tensor y = run_conv(x, w, c.bias ? std::optional<Tensor>(b) : std::nullopt,
+                                conv_attrs(c.p), threads);
+      expect_close(y, expected);
+    }
+  }
+}
+
+TEST(ConvKernel, AutoPadMatchesExplicitPads) {
+  const Tensor x = testing::random_tensor(DataType::Float, {1, 2, 7, 6}, 11);
+  const Tensor w = testing::random_tensor(DataType::Float, {3, 2, 3, 4}, 12);
+  const std::vector<Attribute> strides{Attribute::make_ints("strides", {2, 2})};
+  // out = ceil(in / s) = (4, 3); total pads = (1*... ) H: (4-1)*2+3-7 = 2, W: (3-1)*2+4-6 = 2.
+  auto with = [&](const char* mode) {
+    std::vector<Attribute> a = strides;
+    a.push_back(Attribute::make_string("auto_pad", mode));
+    return run_conv(x, w, std::nullopt, a);
+  };
+  expect_close(with("SAME_UPPER"), ref_conv(x, w, nullptr, {{2, 2}, {}, {1, 1, 1, 1}, 1}));
+  expect_close(with("SAME_LOWER"), ref_conv(x, w, nullptr, {{2, 2}, {}, {1, 1, 1, 1}, 1}));
+  expect_close(with("VALID"), ref_conv(x, w, nullptr, {{2, 2}, {}, {}, 1}));
+  // Odd total padding: SAME_UPPER pads the end, SAME_LOWER the beginning.
+  const Tensor w3 = testing::random_tensor(DataType::Float, {3, 2, 2, 2}, 13);
+  std::vector<Attribute> upper{Attribute::make_string("auto_pad", "SAME_UPPER")};
+  std::vector<Attribute> lower{Attribute::make_string("auto_pad", "SAME_LOWER")};
+  expect_close(run_conv(x, w3, std::nullopt, upper),
+               ref_conv(x, w3, nullptr, {{}, {}, {0, 0, 1, 1}, 1}));
+  expect_close(run_conv(x, w3, std::nullopt, lower),
+               ref_conv(x, w3, nullptr, {{}, {}, {1, 1, 0, 0}, 1}));
+}
+
+TEST(ConvKernel, DoubleAndFloat16) {
+  const Tensor x = testing::random_tensor(DataType::Float, {2, 4, 6, 6}, 21);
+  const Tensor w = testing::random_tensor(DataType::Float, {4, 2, 3, 3}, 22);
+  const Tensor b = testing::random_tensor(DataType::Float, {4}, 23);
+  const ConvParams p{{1, 1}, {}, {1, 1, 1, 1}, 2};
+  const Tensor expected = ref_conv(x, w, &b, p);
+  const Tensor yd = run_conv(x.cast(DataType::Double), w.cast(DataType::Double),
+                             b.cast(DataType::Double), conv_attrs(p));
+  EXPECT_EQ(yd.dtype(), DataType::Double);
+  expect_close(yd.cast(DataType::Float), expected);
+  const Tensor yh = run_conv(x.cast(DataType::Float16), w.cast(DataType::Float16),
+                             b.cast(DataType::Float16), conv_attrs(p));
+  EXPECT_EQ(yh.dtype(), DataType::Float16);
+  const Tensor bh = b.cast(DataType::Float16).cast(DataType::Float);
+  const Tensor expected_h = ref_conv(x.cast(DataType::Float16).cast(DataType::Float),
+                                     w.cast(DataType::Float16).cast(DataType::Float), &bh, p);
+  expect_close(yh.cast(DataType::Float), expected_h, 1e-2);
+}
+
+TEST(ConvKernel, RejectsBadShapes) {
+  const Tensor x = testing::random_tensor(DataType::Float, {1, 3, 5, 5}, 1);
+  EXPECT_THROW(
+      run_conv(x, testing::random_tensor(DataType::Float, {2, 2, 3, 3}, 2), std::nullopt, {}),
+      Error);
+  EXPECT_THROW(
+      run_conv(x, testing::random_tensor(DataType::Float, {2, 3, 7, 7}, 2), std::nullopt, {}),
+      Error);
+  EXPECT_THROW(run_conv(x, testing::random_tensor(DataType::Float, {2, 3, 3, 3}, 2),
+                        testing::random_tensor(DataType::Float, {3}, 3), {}),
+               Error);
+  EXPECT_THROW(run_conv(x, testing::random_tensor(DataType::Float, {2, 3, 3, 3}, 2), std::nullopt,
+                        {Attribute::make_ints("strides", {0, 1})}),
+               Error);
+}
+
+// ---- ConvTranspose ----
+
+struct TransposeParams {
+  std::vector<int64_t> strides, dilations, pads, output_padding;
+  int64_t group = 1;
+};
+
+// Scatter form: y[n, g*Mg + m, i*s - p + k*d] += x[n, g*Cg + c, i] * w[g*Cg + c, m, k], in a
+// buffer of the natural size (grown to `out` when given: positions past it stay zero).
+Tensor ref_conv_transpose(const Tensor& x, const Tensor& w, const Tensor* b,
+                          const TransposeParams& p, std::vector<int64_t> out_spatial = {}) {
+  const size_t sp = x.shape().size() - 2;
+  const Shape xs(x.shape().begin() + 2, x.shape().end()),
+      ws(w.shape().begin() + 2, w.shape().end());
+  const auto in = slots(xs, sp, 1), k = slots(ws, sp, 1);
+  const auto st = slots(p.strides, sp, 1), dl = slots(p.dilations, sp, 1);
+  const auto pb = slots(p.pads, sp, 0), pe = slots(p.pads, sp, 0, sp),
+             op = slots(p.output_padding, sp, 0);
+  std::array<int64_t, 3> out;
+  for (int s = 0; s < 3; ++s)
+    out[s] = st[s] * (in[s] - 1) + op[s] + (k[s] - 1) * dl[s] + 1 - (pb[s] + pe[s]);
+  if (!out_spatial.empty()) out = slots(out_spatial, sp, 1);
+  const int64_t N = x.dim(0), C = x.dim(1), Cg = C / p.group, Mg = w.dim(1), M = Mg * p.group;
+  Shape yshape{N, M};
+  for (size_t i = 0; i < sp; ++i) yshape.push_back(out[3 - sp + i]);
+  std::vector<double> acc(static_cast<size_t>(shape_numel(yshape)), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t m = 0; m < Mg; ++m)
+        for (int64_t id = 0; id < in[0]; ++id)
+          for (int64_t ih = 0; ih < in[1]; ++ih)
+            for (int64_t iw = 0; iw < in[2]; ++iw)
+              for (int64_t kd = 0; kd < k[0]; ++kd)
+                for (int64_t kh = 0; kh < k[1]; ++kh)
+                  for (int64_t kw = 0; kw < k[2]; ++kw) {
+                    const int64_t od = id * st[0] - pb[0] + kd * dl[0];
+                    const int64_t oh = ih * st[1] - pb[1] + kh * dl[1];
+                    const int64_t ow = iw * st[2] - pb[2] + kw * dl[2];
+                    if (od < 0 || oh < 0 || ow < 0 || od >= out[0] || oh >= out[1] || ow >= out[2])
+                      continue;
+                    const int64_t oc = (c / Cg) * Mg + m;
+                    const double xv =
+                        x.value_as_double((((n * C + c) * in[0] + id) * in[1] + ih) * in[2] + iw);
+                    const double wv =
+                        w.value_as_double((((c * Mg + m) * k[0] + kd) * k[1] + kh) * k[2] + kw);
+                    acc[(((n * M + oc) * out[0] + od) * out[1] + oh) * out[2] + ow] += xv * wv;
+                  }
+  Tensor y(DataType::Float, yshape);
+  const int64_t plane = out[0] * out[1] * out[2];
+  for (size_t i = 0; i < acc.size(); ++i)
+    y.data<float>()[i] =
+        static_cast<float>(acc[i] + (b ? b->value_as_double((i / plane) % M) : 0.0));
+  return y;
+}
+
+std::vector<Attribute> transpose_attrs(const TransposeParams& p) {
+  std::vector<Attribute> a;
+  if (!p.strides.empty()) a.push_back(Attribute::make_ints("strides", p.strides));
+  if (!p.dilations.empty()) a.push_back(Attribute::make_ints("dilations", p.dilations));
+  if (!p.pads.empty()) a.push_back(Attribute::make_ints("pads", p.pads));
+  if (!p.output_padding.empty())
+    a.push_back(Attribute::make_ints("output_padding", p.output_padding));
+  if (p.group != 1) a.push_back(Attribute::make_int("group", p.group));
+  return a;
+}
+
+TEST(ConvTransposeKernel, MatchesScatterReference) {
+  struct Case {
+    const char* name;
+    Shape x, w;
+    TransposeParams p;
+    bool bias;
+  };
+  const Case cases[] = {
+      {"basic", {1, 2, 4, 4}, {2, 3, 3, 3}, {}, true},
+      {"stride2 pad1 outpad1 batch2",
+       {2, 3, 5, 4},
+       {3, 2, 3, 3},
+       {{2, 2}, {}, {1, 1, 1, 1}, {1, 1}},
+       true},
+      {"stride > kernel", {1, 2, 3, 3}, {2, 2, 2, 2}, {{3, 4}, {}, {}, {}}, false},
+      {"dilation asymmetric pads",
+       {1, 1, 4, 5},
+       {1, 2, 3, 2},
+       {{2, 1}, {2, 2}, {1, 0, 2, 1}, {}},
+       true},
+      {"groups", {1, 4, 3, 3}, {4, 2, 3, 3}, {{2, 2}, {}, {}, {}, 2}, true},
+      {"1x1", {2, 3, 4, 4}, {3, 5, 1, 1}, {}, true},
+      {"1d", {1, 2, 6}, {2, 3, 4}, {{3}, {}, {1, 2}, {}}, true},
+      {"3d", {1, 2, 3, 3, 3}, {2, 2, 2, 2, 2}, {{2, 1, 2}, {}, {}, {}}, true},
+  };
+  uint32_t seed = 100;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Tensor x = testing::random_tensor(DataType::Float, c.x, seed++);
+    const Tensor w = testing::random_tensor(DataType::Float, c.w, seed++);
+    const Tensor b = testing::random_tensor(DataType::Float, {c.w[1] * c.p.group}, seed++);
+    const Tensor expected = ref_conv_transpose(x, w, c.bias ? &b : nullptr, c.p);
+    for (int threads : {1, 2})
+      expect_close(run_conv(x, w, c.bias ? std::optional<Tensor>(b) : std::nullopt,
+                            transpose_attrs(c.p), threads, "ConvTranspose"),
+                   expected);
+  }
+}
+
+TEST(ConvTransposeKernel, OutputShapeAndAutoPad) {
+  const Tensor x = testing::random_tensor(DataType::Float, {1, 1, 3, 3}, 7);
+  const Tensor w = testing::random_tensor(DataType::Float, {1, 2, 3, 3}, 8);
+  // output_shape larger than natural (3*2+3=9 > ... ): no padding, zeros past the natural end.
+  std::vector<Attribute> a{Attribute::make_ints("strides", {3, 2}),
+                           Attribute::make_ints("output_shape", {10, 8})};
+  expect_close(run_conv(x, w, std::nullopt, a, 1, "ConvTranspose"),
+               ref_conv_transpose(x, w, nullptr, {{3, 2}, {}, {}, {}}, {10, 8}));
+  // output_shape smaller than natural: total padding split with the extra pixel at the start.
+  std::vector<Attribute> s{Attribute::make_ints("strides", {2, 2}),
+                           Attribute::make_ints("output_shape", {6, 5})};
+  expect_close(run_conv(x, w, std::nullopt, s, 1, "ConvTranspose"),
+               ref_conv_transpose(x, w, nullptr, {{2, 2}, {}, {1, 1, 0, 1}, {}}));
+  // SAME_UPPER: output = input * stride, the odd padding pixel at the end.
+  std::vector<Attribute> u{Attribute::make_ints("strides", {2, 2}),
+                           Attribute::make_string("auto_pad", "SAME_UPPER")};
+  expect_close(run_conv(x, w, std::nullopt, u, 1, "ConvTranspose"),
+               ref_conv_transpose(x, w, nullptr, {{2, 2}, {}, {0, 0, 1, 1}, {}}));
+}
+
+// ---- ConvInteger / QLinearConv ----
+
+// (x - xz) and (w - wz[m]) as float tensors for ref_conv (exact for these small values).
+Tensor shifted(const Tensor& t, const std::vector<double>& zp, int64_t per_channel) {
+  Tensor out(DataType::Float, t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    out.data<float>()[i] =
+        static_cast<float>(t.value_as_double(i) - zp[zp.size() == 1 ? 0 : i / per_channel]);
+  return out;
+}
+
+template <typename T>
+Tensor random_int(const Shape& shape, uint32_t seed, int lo, int hi) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(lo, hi);
+  std::vector<T> v(static_cast<size_t>(shape_numel(shape)));
+  for (T& e : v) e = static_cast<T>(dist(rng));
+  return Tensor::from_vector<T>(shape, v);
+}
+
+TEST(ConvIntegerKernel, MatchesShiftedFloatConv) {
+  const Tensor x = random_int<uint8_t>({2, 4, 7, 6}, 1, 0, 255);
+  const Tensor w = random_int<int8_t>({6, 2, 3, 3}, 2, -128, 127);
+  const ConvParams p{{2, 1}, {}, {1, 2, 1, 0}, 2};
+  SingleOp spec;
+  spec.type = "ConvInteger";
+  spec.inputs = {x, w, Tensor::scalar<uint8_t>(131), Tensor::scalar<int8_t>(-3)};
+  spec.attributes = conv_attrs(p);
+  spec.opset = 10;
+  const Tensor y = run_single_op(spec).at(0);
+  ASSERT_EQ(y.dtype(), DataType::Int32);
+  const Tensor expected = ref_conv(shifted(x, {131}, 1), shifted(w, {-3}, 1), nullptr, p);
+  EXPECT_EQ(testing::compare_tensors(y.cast(DataType::Float), expected, 0, 0), "");
+}
+
+TEST(QLinearConvKernel, MatchesRequantizedReference) {
+  const Tensor x = random_int<uint8_t>({1, 3, 6, 6}, 3, 0, 255);
+  const Tensor w = random_int<int8_t>({4, 3, 3, 3}, 4, -127, 127);
+  const Tensor bias = Tensor::from_vector<int32_t>({4}, {100, -2000, 0, 37});
+  const std::vector<float> w_scale{0.01f, 0.02f, 0.005f, 0.03f};
+  const float x_scale = 0.05f, y_scale = 0.7f;
+  const ConvParams p{{}, {}, {1, 1, 1, 1}, 1};
+  SingleOp spec;
+  spec.type = "QLinearConv";
+  spec.inputs = {x,
+                 Tensor::scalar<float>(x_scale),
+                 Tensor::scalar<uint8_t>(128),
+                 w,
+                 Tensor::from_vector<float>({4}, w_scale),
+                 Tensor::from_vector<int8_t>({4}, {0, 0, 0, 0}),
+                 Tensor::scalar<float>(y_scale),
+                 Tensor::scalar<uint8_t>(120),
+                 bias};
+  spec.attributes = conv_attrs(p);
+  spec.opset = 10;
+  const Tensor y = run_single_op(spec).at(0);
+  ASSERT_EQ(y.dtype(), DataType::UInt8);
+  const Tensor acc = ref_conv(shifted(x, {128}, 1), shifted(w, {0}, 1), nullptr, p);
+  const int64_t plane = 36;
+  for (int64_t i = 0; i < acc.numel(); ++i) {
+    const int64_t m = i / plane;
+    const float mult = x_scale * w_scale[m] / y_scale;
+    const float v = static_cast<float>(acc.value_as_double(i) + bias.value_as_double(m)) * mult;
+    const double expected = std::clamp(std::nearbyint(v) + 120.0, 0.0, 255.0);
+    ASSERT_EQ(y.value_as_double(i), expected) << "element " << i;
+  }
+}
+
+}  // namespace
+}  // namespace qforge
