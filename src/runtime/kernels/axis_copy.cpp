@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+// copy_by_axis_offsets and friends, declared in axis_copy.h: per-axis offset tables turn every
+// "each output axis reads some positions of one input axis" op into one row copier.
+#include "axis_copy.h"
+
+#include <algorithm>
+
+#include "kernel_util.h"
+
+namespace qforge::kernels {
+
+namespace {
+
+// Outer axes are folded into the innermost table while it is short, so that a slice or pad of
+// small rows still copies long runs; the folded table stays small.
+constexpr size_t kFoldBelow = 1024;
+constexpr size_t kFoldedMax = size_t{1} << 16;
+constexpr int64_t kRowGrainElements = 1 << 14;
+
+struct Segment {
+  int64_t dst, src, len;  // src < 0: a run of fill values
+};
+
+struct Plan {
+  std::vector<std::vector<int64_t>> outer;  // tables of the row axes
+  std::vector<int64_t> inner;               // table of the innermost (folded) axis
+  std::vector<Segment> segments;            // inner table as runs
+  bool use_segments = false;
+};
+
+void fold_inner_axes(std::vector<std::vector<int64_t>>& tables) {
+  while (tables.size() >= 2) {
+    const std::vector<int64_t>& inner = tables.back();
+    const std::vector<int64_t>& outer = tables[tables.size() - 2];
+    if (inner.size() >= kFoldBelow || inner.size() * outer.size() > kFoldedMax) return;
+    std::vector<int64_t> folded;
+    folded.reserve(inner.size() * outer.size());
+    for (int64_t o : outer)
+      for (int64_t i : inner) folded.push_back(o < 0 || i < 0 ? -1 : o + i);
+    tables.pop_back();
+    tables.back() = std::move(folded);
+  }
+}
+
+Plan make_plan(std::vector<std::vector<int64_t>> tables) {
+  // Size-1 axes only add a constant; drop them into `base`.
+  int64_t base = 0;
+  std::vector<std::vector<int64_t>> kept;
+  for (auto& table : tables) {
+    if (table.size() != 1) {
+      kept.push_back(std::move(table));
+    } else if (table[0] < 0 || base < 0) {
+      base = -1;
+    } else {
+      base += table[0];
+    }
+  }
+  if (kept.empty()) kept.push_back({0});
+  for (int64_t& v : kept.back()) v = (v < 0 || base < 0) ? -1 : v + base;
+  fold_inner_axes(kept);
+  Plan plan;
+  plan.inner = std::move(kept.back());
+  kept.pop_back();
+  plan.outer = std::move(kept);
+  const int64_t n = static_cast<int64_t>(plan.inner.size());
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t s = plan.inner[static_cast<size_t>(j)];
+    if (!plan.segments.empty()) {
+      Segment& last = plan.segments.back();
+      if ((s < 0 && last.src < 0) || (s >= 0 && last.src >= 0 && s == last.src + last.len)) {
+        ++last.len;
+        continue;
+      }
+    }
+    plan.segments.push_back({j, s < 0 ? -1 : s, 1});
+  }
+  plan.use_segments = static_cast<int64_t>(plan.segments.size()) * 4 <= n;
+  return plan;
+}
+
+template <typename T>
+void copy_row(const Plan& plan, const T* in, T* out, int64_t base, const T& fill) {
+  const int64_t n = static_cast<int64_t>(plan.inner.size());
+  if (base < 0) {
+    std::fill_n(out, n, fill);
+  } else if (plan.use_segments) {
+    for (const Segment& s : plan.segments) {
+      if (s.src < 0)
+        std::fill_n(out + s.dst, s.len, fill);
+      else
+        std::copy_n(in + base + s.src, s.len, out + s.dst);
+    }
+  } else {
+    const int64_t* table = plan.inner.data();
+    for (int64_t j = 0; j < n; ++j) out[j] = table[j] < 0 ? fill : in[base + table[j]];
+  }
+}
+
+template <typename T>
+void run_plan(const Plan& plan, const T* in, T* out, const T& fill, int threads) {
+  const int64_t n = static_cast<int64_t>(plan.inner.size());
+  int64_t rows = 1;
+  for (const auto& table : plan.outer) rows *= static_cast<int64_t>(table.size());
+  if (rows == 0 || n == 0) return;
+  const size_t axes = plan.outer.size();
+  parallel_for(threads, rows, std::max<int64_t>(1, kRowGrainElements / n),
+               [&](int64_t begin, int64_t end) {
+                 std::vector<int64_t> index(axes);
+                 for (size_t d = axes, rest = static_cast<size_t>(begin); d-- > 0;) {
+                   index[d] = static_cast<int64_t>(rest % plan.outer[d].size());
+                   rest /= plan.outer[d].size();
+                 }
+                 for (int64_t row = begin; row < end; ++row) {
+                   int64_t base = 0;
+                   for (size_t d = 0; d < axes && base >= 0; ++d) {
+                     const int64_t v = plan.outer[d][static_cast<size_t>(index[d])];
+                     base = v < 0 ? -1 : base + v;
+                   }
+                   copy_row(plan, in, out + row * n, base, fill);
+                   for (size_t d = axes; d-- > 0;) {
+                     if (++index[d] < static_cast<int64_t>(plan.outer[d].size())) break;
+                     index[d] = 0;
+                   }
+                 }
+               });
+}
+
+}  // namespace
+
+void copy_by_axis_offsets(const Tensor& in, Tensor& out, std::vector<std::vector<int64_t>> offsets,
+                          const Tensor* fill, int threads) {
+  if (out.numel() == 0) return;
+  const Plan plan = make_plan(std::move(offsets));
+  visit_storage(in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T fill_value = fill ? storage<T>(*fill)[0] : T{};
+    run_plan<T>(plan, in.numel() ? storage<T>(in) : nullptr, storage<T>(out), fill_value, threads);
+  });
+}
+
+std::vector<int64_t> scaled_offsets(const std::vector<int64_t>& index, int64_t stride) {
+  std::vector<int64_t> out(index.size());
+  for (size_t i = 0; i < index.size(); ++i) out[i] = index[i] < 0 ? -1 : index[i] * stride;
+  return out;
+}
+
+Tensor& transpose_into(KernelContext& ctx, size_t index, const Tensor& in,
+                       const std::vector<int>& perm) {
+  const std::vector<int64_t> strides = contiguous_strides(in.shape());
+  Shape shape(perm.size());
+  std::vector<std::vector<int64_t>> offsets(perm.size());
+  for (size_t d = 0; d < perm.size(); ++d) {
+    const size_t from = static_cast<size_t>(perm[d]);
+    shape[d] = in.shape()[from];
+    offsets[d].resize(static_cast<size_t>(shape[d]));
+    for (int64_t i = 0; i < shape[d]; ++i) offsets[d][static_cast<size_t>(i)] = i * strides[from];
+  }
+  Tensor& out = ctx.allocate_output(index, in.dtype(), shape);
+  copy_by_axis_offsets(in, out, std::move(offsets), nullptr, ctx.num_threads());
+  return out;
+}
+
+}  // namespace qforge::kernels
