@@ -66,6 +66,13 @@ std::span<const FormatPassInfo> format_passes() {
 void format_graph(Graph& graph, const FormatOptions& options) {
   for (const FormatPass& pass : kPasses)
     if (options.*(pass.info.enabled)) pass.run(graph);
+  // Before IR 4 every initializer had to be a graph input; the passes add parameters that are not.
+  if (graph.model.ir_version < 4)
+    for (const Variable* p : graph.parameters())
+      if (!graph.is_graph_input(p)) {
+        graph.model.ir_version = 4;
+        break;
+      }
 }
 
 }  // namespace qforge
