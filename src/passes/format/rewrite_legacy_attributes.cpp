@@ -224,6 +224,8 @@ void rewrite_legacy_attributes(Graph& graph) {
     return;
   }
   // Raising the opset changes how every op of the model is read, so it is all or nothing.
+  // Model-local functions import their own opsets, which must agree with the model's.
+  if (!graph.model.functions.empty()) return;
   for (const auto& [g, op] : found.legacy)
     if (op->opset < 7 || !can_rewrite(op)) return;
   for (const Operation* op : found.others)
