@@ -146,7 +146,9 @@ void quantize_activations(Graph& g) {
     std::map<const TensorQuantizationConfig*, const TensorQuantizationConfig*> representative;
     for (const auto& [op, i] : ports) {
       const TensorQuantizationConfig* c = input_config(*op, i);
-      if (!c || !c->is_active()) continue;
+      // Baked ports were handled by quantize_parameters.
+      if (!c || !c->is_active() || c->state == QuantizationState::Baked || c->state == QuantizationState::PassiveBaked)
+        continue;
       groups[&c->effective()].emplace_back(op, i);
       representative.emplace(&c->effective(), c);
     }

@@ -13,6 +13,7 @@ struct CommandSpec {
 void add_inspect_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 void add_format_command(CLI::App& app);
 
 }  // namespace qforge::cli
