@@ -4,6 +4,7 @@
 #include "axis_copy.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernel_util.h"
 
@@ -26,13 +27,41 @@ struct Plan {
   std::vector<int64_t> inner;               // table of the innermost (folded) axis
   std::vector<Segment> segments;            // inner table as runs
   bool use_segments = false;
+  // Row axes from slowest to fastest varying in the iteration; rows are output rows, but
+  // when rows are gathered element by element, the axis reading the closest input positions
+  // varies fastest so that neighbouring rows share cache lines (a transpose's input).
+  std::vector<size_t> order;
 };
 
+std::vector<Segment> segments_of(const std::vector<int64_t>& table) {
+  std::vector<Segment> segments;
+  for (size_t j = 0; j < table.size(); ++j) {
+    const int64_t s = table[j];
+    if (!segments.empty()) {
+      Segment& last = segments.back();
+      if ((s < 0 && last.src < 0) || (s >= 0 && last.src >= 0 && s == last.src + last.len)) {
+        ++last.len;
+        continue;
+      }
+    }
+    segments.push_back({static_cast<int64_t>(j), s < 0 ? -1 : s, 1});
+  }
+  return segments;
+}
+
+bool worth_segments(const std::vector<Segment>& segments, size_t n) {
+  return segments.size() * 4 <= n;
+}
+
+// Folding only helps when the innermost table is made of runs; strided tables stay apart so
+// the row order can be chosen for the cache.
 void fold_inner_axes(std::vector<std::vector<int64_t>>& tables) {
   while (tables.size() >= 2) {
     const std::vector<int64_t>& inner = tables.back();
     const std::vector<int64_t>& outer = tables[tables.size() - 2];
-    if (inner.size() >= kFoldBelow || inner.size() * outer.size() > kFoldedMax) return;
+    if (inner.size() >= kFoldBelow || inner.size() * outer.size() > kFoldedMax ||
+        !worth_segments(segments_of(inner), inner.size()))
+      return;
     std::vector<int64_t> folded;
     folded.reserve(inner.size() * outer.size());
     for (int64_t o : outer)
@@ -40,6 +69,10 @@ void fold_inner_axes(std::vector<std::vector<int64_t>>& tables) {
     tables.pop_back();
     tables.back() = std::move(folded);
   }
+}
+
+int64_t table_stride(const std::vector<int64_t>& table) {
+  return table.size() >= 2 && table[0] >= 0 && table[1] >= 0 ? std::abs(table[1] - table[0]) : 0;
 }
 
 Plan make_plan(std::vector<std::vector<int64_t>> tables) {
@@ -62,19 +95,13 @@ Plan make_plan(std::vector<std::vector<int64_t>> tables) {
   plan.inner = std::move(kept.back());
   kept.pop_back();
   plan.outer = std::move(kept);
-  const int64_t n = static_cast<int64_t>(plan.inner.size());
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t s = plan.inner[static_cast<size_t>(j)];
-    if (!plan.segments.empty()) {
-      Segment& last = plan.segments.back();
-      if ((s < 0 && last.src < 0) || (s >= 0 && last.src >= 0 && s == last.src + last.len)) {
-        ++last.len;
-        continue;
-      }
-    }
-    plan.segments.push_back({j, s < 0 ? -1 : s, 1});
-  }
-  plan.use_segments = static_cast<int64_t>(plan.segments.size()) * 4 <= n;
+  plan.segments = segments_of(plan.inner);
+  plan.use_segments = worth_segments(plan.segments, plan.inner.size());
+  for (size_t d = 0; d < plan.outer.size(); ++d) plan.order.push_back(d);
+  if (!plan.use_segments)
+    std::stable_sort(plan.order.begin(), plan.order.end(), [&](size_t a, size_t b) {
+      return table_stride(plan.outer[a]) > table_stride(plan.outer[b]);
+    });
   return plan;
 }
 
@@ -99,25 +126,32 @@ void copy_row(const Plan& plan, const T* in, T* out, int64_t base, const T& fill
 template <typename T>
 void run_plan(const Plan& plan, const T* in, T* out, const T& fill, int threads) {
   const int64_t n = static_cast<int64_t>(plan.inner.size());
-  int64_t rows = 1;
-  for (const auto& table : plan.outer) rows *= static_cast<int64_t>(table.size());
-  if (rows == 0 || n == 0) return;
   const size_t axes = plan.outer.size();
+  // Output row stride of each row axis (rows are laid out in axis order).
+  std::vector<int64_t> row_stride(axes, 1);
+  for (size_t d = axes; d-- > 1;)
+    row_stride[d - 1] = row_stride[d] * static_cast<int64_t>(plan.outer[d].size());
+  const int64_t rows = axes == 0 ? 1 : row_stride[0] * static_cast<int64_t>(plan.outer[0].size());
+  if (rows == 0 || n == 0) return;
   parallel_for(threads, rows, std::max<int64_t>(1, kRowGrainElements / n),
                [&](int64_t begin, int64_t end) {
+                 // Odometer over the row axes in plan.order (last entry fastest).
                  std::vector<int64_t> index(axes);
-                 for (size_t d = axes, rest = static_cast<size_t>(begin); d-- > 0;) {
+                 for (size_t k = axes, rest = static_cast<size_t>(begin); k-- > 0;) {
+                   const size_t d = plan.order[k];
                    index[d] = static_cast<int64_t>(rest % plan.outer[d].size());
                    rest /= plan.outer[d].size();
                  }
-                 for (int64_t row = begin; row < end; ++row) {
-                   int64_t base = 0;
-                   for (size_t d = 0; d < axes && base >= 0; ++d) {
+                 for (int64_t step = begin; step < end; ++step) {
+                   int64_t base = 0, row = 0;
+                   for (size_t d = 0; d < axes; ++d) {
                      const int64_t v = plan.outer[d][static_cast<size_t>(index[d])];
-                     base = v < 0 ? -1 : base + v;
+                     base = (v < 0 || base < 0) ? -1 : base + v;
+                     row += index[d] * row_stride[d];
                    }
                    copy_row(plan, in, out + row * n, base, fill);
-                   for (size_t d = axes; d-- > 0;) {
+                   for (size_t k = axes; k-- > 0;) {
+                     const size_t d = plan.order[k];
                      if (++index[d] < static_cast<int64_t>(plan.outer[d].size())) break;
                      index[d] = 0;
                    }

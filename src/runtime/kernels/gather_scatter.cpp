@@ -59,8 +59,12 @@ void gather(KernelContext& ctx) {
     T* y = storage<T>(out);
     parallel_for(ctx.num_threads(), outer * n, std::max<int64_t>(1, (1 << 14) / inner),
                  [&](int64_t begin, int64_t end) {
-                   for (int64_t r = begin; r < end; ++r) {
-                     const int64_t o = r / n, k = r % n;
+                   int64_t o = begin / n, k = begin % n;
+                   for (int64_t r = begin; r < end; ++r, ++k) {
+                     if (k == n) {
+                       k = 0;
+                       ++o;
+                     }
                      std::copy_n(x + (o * dim + index[static_cast<size_t>(k)]) * inner, inner,
                                  y + r * inner);
                    }

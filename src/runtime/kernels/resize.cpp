@@ -328,10 +328,32 @@ void interpolate_axis(const std::vector<C>& src, std::vector<C>& dst, const Shap
   dst.assign(static_cast<size_t>(outer * out * inner), C{});
   std::vector<C> weight(taps.weight.begin(), taps.weight.end());
   const int n = taps.taps;
+  if (inner == 1) {
+    // Interpolating along the last axis: one line at a time, one dot product per output.
+    parallel_for(threads, outer, std::max<int64_t>(1, (1 << 13) / (out * n)),
+                 [&](int64_t begin, int64_t end) {
+                   for (int64_t o = begin; o < end; ++o) {
+                     const C* line = src.data() + o * in;
+                     C* y = dst.data() + o * out;
+                     for (int64_t x = 0; x < out; ++x) {
+                       const int64_t* index = taps.index.data() + x * n;
+                       const C* w = weight.data() + x * n;
+                       C sum = 0;
+                       for (int k = 0; k < n; ++k) sum += w[k] * line[index[k]];
+                       y[x] = taps.skip[static_cast<size_t>(x)] ? extrapolation : sum;
+                     }
+                   }
+                 });
+    return;
+  }
   parallel_for(threads, outer * out, std::max<int64_t>(1, (1 << 13) / (inner * n)),
                [&](int64_t begin, int64_t end) {
-                 for (int64_t r = begin; r < end; ++r) {
-                   const int64_t o = r / out, x = r % out;
+                 int64_t o = begin / out, x = begin % out;
+                 for (int64_t r = begin; r < end; ++r, ++x) {
+                   if (x == out) {
+                     x = 0;
+                     ++o;
+                   }
                    C* y = dst.data() + r * inner;
                    if (taps.skip[static_cast<size_t>(x)]) {
                      std::fill_n(y, inner, extrapolation);
