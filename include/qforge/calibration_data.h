@@ -21,6 +21,7 @@ using Batch = std::map<std::string, Tensor>;
 // Declarative image preprocessing (JSON keys in parentheses).
 struct PreprocessSpec {
   std::optional<std::pair<int, int>> resize;       // ("resize": [h, w]) bilinear
+  std::optional<int> resize_shorter;               // ("resize": 256) shorter side, keeps aspect
   std::optional<std::pair<int, int>> center_crop;  // ("center_crop": [h, w])
   std::vector<float> mean;                         // ("mean": [..]) per channel, after scale
   std::vector<float> std;                          // ("std": [..])
