@@ -161,7 +161,8 @@ ResizeParams read_params(KernelContext& ctx, const Tensor& x) {
   if ((scales.empty() && sizes.empty()) || given.size() != axes.size())
     fail(ErrorKind::InvalidModel, "{}: needs {} scales or sizes, got {} and {}", op.describe(),
          axes.size(), scales.size(), sizes.size());
-  if (!roi.empty()) {
+  // roi only matters for tf_crop_and_resize; exporters often pass placeholders otherwise.
+  if (!roi.empty() && p.transform == Transform::TfCropAndResize) {
     if (roi.size() != 2 * axes.size())
       fail(ErrorKind::InvalidModel, "{}: roi has {} values for {} axes", op.describe(), roi.size(),
            axes.size());
