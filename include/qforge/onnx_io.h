@@ -14,6 +14,9 @@ namespace qforge {
 struct OnnxLoadOptions {
   // Check each standard-domain node against its ONNX schema (attribute types, input counts).
   bool verify_schemas = true;
+  // A sparse initializer is densified; one that would take more bytes than this is an error
+  // (a few bytes of a malformed file can declare a huge dense shape).
+  int64_t max_sparse_dense_bytes = int64_t{4} << 30;
 };
 
 // PPQ's name. Errors name the file and, where one is at fault, the node.

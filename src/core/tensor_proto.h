@@ -15,8 +15,10 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& base
                          const std::string& what);
 // Writes dims, data_type and raw_data (string tensors use string_data).
 void tensor_to_proto(const Tensor& tensor, onnx::TensorProto* proto);
-// Dense tensor from a SparseTensorProto.
+// Dense tensor from a SparseTensorProto; fails when it would take over `max_dense_bytes`.
+constexpr int64_t kMaxSparseDenseBytes = int64_t{4} << 30;
 Tensor tensor_from_sparse_proto(const onnx::SparseTensorProto& proto, const std::string& base_dir,
-                                const std::string& what);
+                                const std::string& what,
+                                int64_t max_dense_bytes = kMaxSparseDenseBytes);
 
 }  // namespace qforge

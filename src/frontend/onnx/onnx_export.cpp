@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Graph -> ONNX ModelProto, the inverse of onnx_import.cpp: import -> export -> import is
-// lossless. Models over 2 GB get their tensors in an external data file.
+// lossless. Models over 2 GB get their tensors in an external data file. Tested by
+// tests/frontend/test_onnx_roundtrip.cpp and test_onnx_external_data.cpp.
 #include <filesystem>
 
 #include "../../core/tensor_proto.h"
@@ -26,8 +27,10 @@ void write_value_info(const Variable& var, onnx::ValueInfoProto* info) {
     auto* shape = tensor_type->mutable_shape();
     for (const Dim& d : *var.shape) {
       auto* dim = shape->add_dim();
-      if (d.is_static()) dim->set_dim_value(d.value);
-      else if (!d.param.empty()) dim->set_dim_param(d.param);
+      if (d.is_static())
+        dim->set_dim_value(d.value);
+      else if (!d.param.empty())
+        dim->set_dim_param(d.param);
     }
   }
 }
@@ -39,28 +42,63 @@ void write_attribute(const Attribute& a, onnx::AttributeProto* proto) {
   if (!a.doc_string.empty()) proto->set_doc_string(a.doc_string);
   if (!a.ref_attr_name.empty()) proto->set_ref_attr_name(a.ref_attr_name);
   proto->set_type(static_cast<onnx::AttributeProto::AttributeType>(a.type));
-  auto parse_opaque = [&](auto* message, const std::string& bytes) {
-    if (!message->ParseFromString(bytes)) fail(ErrorKind::Internal, "attribute '{}' holds corrupt data", a.name);
+  auto parse_opaque = [&](auto* message, size_t index) {
+    if (index >= a.opaque.size() || !message->ParseFromString(a.opaque[index]))
+      fail(ErrorKind::Internal, "attribute '{}' holds corrupt or missing data", a.name);
+  };
+  auto subgraph = [&](const std::shared_ptr<Graph>& g) -> const Graph& {
+    if (!g) fail(ErrorKind::Internal, "graph attribute '{}' holds no graph", a.name);
+    return *g;
   };
   switch (a.type) {
-    case AttributeType::Undefined: break;
-    case AttributeType::Float: proto->set_f(a.f); break;
-    case AttributeType::Int: proto->set_i(a.i); break;
-    case AttributeType::String: proto->set_s(a.s); break;
-    case AttributeType::Tensor: tensor_to_proto(a.t, proto->mutable_t()); break;
-    case AttributeType::Graph: write_graph(*a.g, proto->mutable_g()); break;
-    case AttributeType::Floats: for (float v : a.floats) proto->add_floats(v); break;
-    case AttributeType::Ints: for (int64_t v : a.ints) proto->add_ints(v); break;
-    case AttributeType::Strings: for (const auto& v : a.strings) proto->add_strings(v); break;
-    case AttributeType::Tensors: for (const auto& t : a.tensors) tensor_to_proto(t, proto->add_tensors()); break;
-    case AttributeType::Graphs: for (const auto& g : a.graphs) write_graph(*g, proto->add_graphs()); break;
-    case AttributeType::SparseTensor: parse_opaque(proto->mutable_sparse_tensor(), a.opaque.at(0)); break;
-    case AttributeType::SparseTensors:
-      for (const auto& bytes : a.opaque) parse_opaque(proto->add_sparse_tensors(), bytes);
+    case AttributeType::Undefined:
       break;
-    case AttributeType::TypeProto: parse_opaque(proto->mutable_tp(), a.opaque.at(0)); break;
+    case AttributeType::Float:
+      proto->set_f(a.f);
+      break;
+    case AttributeType::Int:
+      proto->set_i(a.i);
+      break;
+    case AttributeType::String:
+      proto->set_s(a.s);
+      break;
+    case AttributeType::Tensor:
+      tensor_to_proto(a.t, proto->mutable_t());
+      if (!a.tensor_names.empty()) proto->mutable_t()->set_name(a.tensor_names[0]);
+      break;
+    case AttributeType::Graph:
+      write_graph(subgraph(a.g), proto->mutable_g());
+      break;
+    case AttributeType::Floats:
+      for (float v : a.floats) proto->add_floats(v);
+      break;
+    case AttributeType::Ints:
+      for (int64_t v : a.ints) proto->add_ints(v);
+      break;
+    case AttributeType::Strings:
+      for (const auto& v : a.strings) proto->add_strings(v);
+      break;
+    case AttributeType::Tensors:
+      for (size_t k = 0; k < a.tensors.size(); ++k) {
+        auto* t = proto->add_tensors();
+        tensor_to_proto(a.tensors[k], t);
+        if (k < a.tensor_names.size() && !a.tensor_names[k].empty()) t->set_name(a.tensor_names[k]);
+      }
+      break;
+    case AttributeType::Graphs:
+      for (const auto& g : a.graphs) write_graph(subgraph(g), proto->add_graphs());
+      break;
+    case AttributeType::SparseTensor:
+      parse_opaque(proto->mutable_sparse_tensor(), 0);
+      break;
+    case AttributeType::SparseTensors:
+      for (size_t k = 0; k < a.opaque.size(); ++k) parse_opaque(proto->add_sparse_tensors(), k);
+      break;
+    case AttributeType::TypeProto:
+      parse_opaque(proto->mutable_tp(), 0);
+      break;
     case AttributeType::TypeProtos:
-      for (const auto& bytes : a.opaque) parse_opaque(proto->add_type_protos(), bytes);
+      for (size_t k = 0; k < a.opaque.size(); ++k) parse_opaque(proto->add_type_protos(), k);
       break;
   }
 }
@@ -76,9 +114,12 @@ void write_graph(const Graph& graph, onnx::GraphProto* proto) {
     }
   for (const Variable* in : graph.inputs()) write_value_info(*in, proto->add_input());
   for (const Variable* out : graph.outputs()) write_value_info(*out, proto->add_output());
+  // A value_info entry is written wherever the source had one, graph inputs and outputs too.
   for (const auto& var : graph.variables())
-    if (var->has_value_info && !graph.is_graph_input(var.get()) && !graph.is_graph_output(var.get()))
-      write_value_info(*var, proto->add_value_info());
+    if (var->has_value_info) write_value_info(*var, proto->add_value_info());
+  for (const std::string& bytes : graph.model.quantization_annotations)
+    if (!proto->add_quantization_annotation()->ParseFromString(bytes))
+      fail(ErrorKind::Internal, "graph '{}' holds a corrupt quantization annotation", graph.name);
   for (const auto& op : graph.operations()) {
     auto* node = proto->add_node();
     for (const Variable* in : op->inputs()) node->add_input(in ? in->name : "");
@@ -92,7 +133,8 @@ void write_graph(const Graph& graph, onnx::GraphProto* proto) {
 }
 
 // Moves large tensors of `graph` (and its subgraphs) into `blob`, recording their offsets.
-void externalize(onnx::GraphProto* graph, const std::string& location, size_t threshold, std::string& blob) {
+void externalize(onnx::GraphProto* graph, const std::string& location, size_t threshold,
+                 std::string& blob) {
   auto move_out = [&](onnx::TensorProto* t) {
     if (!t->has_raw_data() || t->raw_data().size() < threshold) return;
     blob.append((64 - blob.size() % 64) % 64, '\0');  // aligned offsets allow mmap
@@ -139,9 +181,11 @@ void graph_to_model_proto(const Graph& graph, onnx::ModelProto* proto) {
     prop->set_value(value);
   }
   for (const auto& bytes : info.functions)
-    if (!proto->add_functions()->ParseFromString(bytes)) fail(ErrorKind::Internal, "corrupt model function");
+    if (!proto->add_functions()->ParseFromString(bytes))
+      fail(ErrorKind::Internal, "corrupt model function");
   for (const auto& bytes : info.training_info)
-    if (!proto->add_training_info()->ParseFromString(bytes)) fail(ErrorKind::Internal, "corrupt training info");
+    if (!proto->add_training_info()->ParseFromString(bytes))
+      fail(ErrorKind::Internal, "corrupt training info");
   write_graph(graph, proto->mutable_graph());
 }
 
@@ -164,6 +208,7 @@ void save_onnx_graph(const Graph& graph, const std::string& path, const OnnxSave
   if (external) {
     const std::string location = std::filesystem::path(path).filename().string() + ".data";
     const std::string data_path = (std::filesystem::path(path).parent_path() / location).string();
+    if (!graph.model.source_path.empty()) ensure_not_same_file(graph.model.source_path, data_path);
     std::string blob;
     externalize(proto.mutable_graph(), location, options.external_threshold_bytes, blob);
     if (proto.ByteSizeLong() > static_cast<size_t>(INT32_MAX))

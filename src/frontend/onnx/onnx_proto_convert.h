@@ -13,8 +13,10 @@
 
 namespace qforge {
 
-std::unique_ptr<Graph> graph_from_model_proto(const onnx::ModelProto& model, const std::string& display_name,
-                                              const std::string& base_dir, const OnnxLoadOptions& options);
+std::unique_ptr<Graph> graph_from_model_proto(const onnx::ModelProto& model,
+                                              const std::string& display_name,
+                                              const std::string& base_dir,
+                                              const OnnxLoadOptions& options);
 void graph_to_model_proto(const Graph& graph, onnx::ModelProto* model);
 
 }  // namespace qforge
