@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenblas-dev libdnnl-dev ocl-icd-opencl-dev libstb-dev libzip-dev
   libclang-rt-14-dev python3-onnx python3-numpy python3-torch python3-torchvision
-  dataset-fashion-mnist
+  dataset-fashion-mnist time
 )
 
 command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)

@@ -77,8 +77,10 @@ void ensure_qdq_opset(Graph& g) {
 }
 
 void quantize_parameters(Graph& g) {
-  for (const auto& owned : g.operations()) {
-    Operation& op = *owned;
+  std::vector<Operation*> ops;  // snapshot: new DequantizeLinear ops are appended while we go
+  for (const auto& owned : g.operations()) ops.push_back(owned.get());
+  for (Operation* op_ptr : ops) {
+    Operation& op = *op_ptr;
     for (size_t i = 0; i < op.num_inputs(); ++i) {
       const TensorQuantizationConfig* c = input_config(op, i);
       Variable* var = op.input(i);
