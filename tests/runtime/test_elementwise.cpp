@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 
+#include "runtime/kernels/fast_math.h"
 #include "runtime/kernels/kernel_util.h"
 #include "support/kernel_test_util.h"
 #include "support/test_support.h"
@@ -103,6 +104,51 @@ TEST(KernelUtil, BroadcastPlanVisitsEveryElementOnce) {
     for (int count : seen) EXPECT_EQ(count, 1);
   }
   EXPECT_THROW(kernels::BroadcastPlan({{2, 3}, {4}}, *op), Error);
+}
+
+TEST(FastMath, ExpIsAccurateEverywhere) {
+  double worst = 0;
+  for (float x = -103.0f; x < 88.7f; x += 0.0037f) {
+    const double exact = std::exp(static_cast<double>(x));
+    const double got = kernels::exp_fast(x);
+    if (exact > 1.2e-38)
+      worst = std::max(worst, std::abs(got - exact) / exact);
+    else
+      EXPECT_NEAR(got, exact, 1e-44) << x;  // subnormal results
+  }
+  EXPECT_LT(worst, 3e-7);
+  EXPECT_EQ(kernels::exp_fast(0.0f), 1.0f);
+  EXPECT_EQ(kernels::exp_fast(-kInf), 0.0f);
+  EXPECT_EQ(kernels::exp_fast(kInf), kInf);
+  EXPECT_EQ(kernels::exp_fast(89.0f), kInf);
+  EXPECT_TRUE(std::isnan(kernels::exp_fast(kNaN)));
+}
+
+// Worst relative error of f against the double reference over [lo, hi].
+double worst_error(float (*f)(float), double (*reference)(double), float lo, float hi, float step) {
+  double worst = 0;
+  for (float x = lo; x <= hi; x += step) {
+    const double exact = reference(x);
+    if (exact != 0) worst = std::max(worst, std::abs(f(x) - exact) / std::abs(exact));
+  }
+  return worst;
+}
+
+TEST(FastMath, TanhAndErfAreAccurate) {
+  auto tanh_f = [](float x) { return kernels::tanh_fast(x); };
+  auto erf_f = [](float x) { return kernels::erf_fast(x); };
+  auto tanh_d = [](double x) { return std::tanh(x); };
+  auto erf_d = [](double x) { return std::erf(x); };
+  EXPECT_LT(worst_error(tanh_f, tanh_d, -12.0f, 12.0f, 0.00071f), 1e-6);
+  EXPECT_LT(worst_error(tanh_f, tanh_d, -1e-3f, 1e-3f, 1.3e-7f), 1e-6);
+  EXPECT_LT(worst_error(erf_f, erf_d, -6.0f, 6.0f, 0.00037f), 1e-6);
+  EXPECT_LT(worst_error(erf_f, erf_d, -1e-3f, 1e-3f, 1.3e-7f), 1e-6);
+  for (auto f : {+tanh_f, +erf_f}) {
+    EXPECT_EQ(f(kInf), 1.0f);
+    EXPECT_EQ(f(-kInf), -1.0f);
+    EXPECT_TRUE(std::isnan(f(kNaN)));
+    EXPECT_TRUE(std::signbit(f(-0.0f)));
+  }
 }
 
 TEST(Elementwise, ArithmeticBroadcastMatchesReference) {

@@ -2,8 +2,15 @@
 // Kernel family: activation. Pointwise activations here; Softmax, LogSoftmax and Hardmax in
 // softmax.cpp. Registered in register_activation_kernels (listed in
 // src/runtime/kernel_registry.cpp); tested in tests/runtime/test_activation.cpp.
+// GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
+// stays a branch and the loop does not vectorize; these kernels never read FP exception
+// flags (clang's default is the same). Before the includes so that templates get it too.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <cmath>
 
+#include "fast_math.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
 
@@ -51,7 +58,7 @@ void leaky_relu(KernelContext& ctx) {
 void sigmoid(KernelContext& ctx) {
   float_activation(ctx, [](auto v) {
     using C = decltype(v);
-    return C{1} / (C{1} + std::exp(-v));
+    return C{1} / (C{1} + exp_fast(-v));
   });
 }
 
@@ -71,15 +78,16 @@ void hard_swish(KernelContext& ctx) {
 }
 
 void tanh_kernel(KernelContext& ctx) {
-  float_activation(ctx, [](auto v) { return std::tanh(v); });
+  float_activation(ctx, [](auto v) { return tanh_fast(v); });
 }
 
+// exp_fast and friends (fast_math.h) keep these loops vectorized for float.
 // exp(x) - 1 rather than expm1: numpy and ONNX Runtime compute it that way.
 void elu(KernelContext& ctx) {
   const float alpha = ctx.attr_float("alpha", 1.0f);
   float_activation(ctx, [alpha](auto v) {
     using C = decltype(v);
-    return v < 0 ? static_cast<C>(alpha) * (std::exp(v) - C{1}) : v;
+    return v < 0 ? static_cast<C>(alpha) * (exp_fast(v) - C{1}) : v;
   });
 }
 
@@ -89,7 +97,7 @@ void selu(KernelContext& ctx) {
   float_activation(ctx, [alpha, gamma](auto v) {
     using C = decltype(v);
     const C a = static_cast<C>(alpha), g = static_cast<C>(gamma);
-    return v <= 0 ? g * (a * std::exp(v) - a) : g * v;
+    return v <= 0 ? g * (a * exp_fast(v) - a) : g * v;
   });
 }
 
@@ -98,7 +106,7 @@ void celu(KernelContext& ctx) {
   float_activation(ctx, [alpha](auto v) {
     using C = decltype(v);
     const C a = static_cast<C>(alpha);
-    return v < 0 ? a * (std::exp(v / a) - C{1}) : v;
+    return v < 0 ? a * (exp_fast(v / a) - C{1}) : v;
   });
 }
 
@@ -128,7 +136,7 @@ void softsign(KernelContext& ctx) {
 }
 
 void mish(KernelContext& ctx) {
-  float_activation(ctx, [](auto v) { return v * std::tanh(softplus_value(v)); });
+  float_activation(ctx, [](auto v) { return v * tanh_fast(softplus_value(v)); });
 }
 
 void gelu(KernelContext& ctx) {
@@ -137,12 +145,12 @@ void gelu(KernelContext& ctx) {
     float_activation(ctx, [](auto v) {
       using C = decltype(v);
       const C k = static_cast<C>(0.7978845608028654);  // sqrt(2 / pi)
-      return C{0.5} * v * (C{1} + std::tanh(k * (v + static_cast<C>(0.044715) * v * v * v)));
+      return C{0.5} * v * (C{1} + tanh_fast(k * (v + static_cast<C>(0.044715) * v * v * v)));
     });
   } else if (approximate == "none") {
     float_activation(ctx, [](auto v) {
       using C = decltype(v);
-      return C{0.5} * v * (C{1} + std::erf(v * static_cast<C>(0.7071067811865476)));
+      return C{0.5} * v * (C{1} + erf_fast(v * static_cast<C>(0.7071067811865476)));
     });
   } else {
     fail(ErrorKind::InvalidModel, "{}: approximate must be 'none' or 'tanh', got '{}'",

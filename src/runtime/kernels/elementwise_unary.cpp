@@ -2,9 +2,16 @@
 // Kernel family: elementwise, unary part: math functions, IsNaN/IsInf, Not and BitwiseNot.
 // Registered through register_unary_kernels, called by register_elementwise_kernels
 // (elementwise.cpp); tested in tests/runtime/test_elementwise.cpp.
+// GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
+// stays a branch and the loop does not vectorize; these kernels never read FP exception
+// flags (clang's default is the same). Before the includes so that templates get it too.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <cmath>
 #include <limits>
 
+#include "fast_math.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
 
@@ -63,12 +70,12 @@ struct BoolOnly : std::bool_constant<std::is_same_v<T, bool>> {};
   };
 QF_FLOAT_UNARY(SqrtOp, std::sqrt(x))
 QF_FLOAT_UNARY(ReciprocalOp, C{1} / x)
-QF_FLOAT_UNARY(ExpOp, std::exp(x))
+QF_FLOAT_UNARY(ExpOp, exp_fast(x))  // fast_math.h: vectorizable for float
 QF_FLOAT_UNARY(LogOp, std::log(x))
 QF_FLOAT_UNARY(CeilOp, std::ceil(x))
 QF_FLOAT_UNARY(FloorOp, std::floor(x))
 QF_FLOAT_UNARY(RoundOp, std::nearbyint(x))  // default rounding mode: half to even
-QF_FLOAT_UNARY(ErfOp, std::erf(x))
+QF_FLOAT_UNARY(ErfOp, erf_fast(x))
 QF_FLOAT_UNARY(SinOp, std::sin(x))
 QF_FLOAT_UNARY(CosOp, std::cos(x))
 QF_FLOAT_UNARY(TanOp, std::tan(x))

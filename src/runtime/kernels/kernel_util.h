@@ -98,8 +98,13 @@ inline To convert_to(From value) {
 template <typename In, typename Out, typename F>
 void parallel_map(int threads, const In* in, Out* out, int64_t count, F f) {
   parallel_for(threads, count, kElementwiseGrain, [&](int64_t begin, int64_t end) {
+    // Locals, not captures: stores to `y` could otherwise alias f's parameters (e.g. an
+    // alpha), which would be reloaded every iteration and block vectorizing.
+    const F fn = f;
+    const In* x = in;
+    Out* y = out;
     for (int64_t i = begin; i < end; ++i)
-      out[i] = convert_to<Out>(f(convert_to<compute_t<In>>(in[i])));
+      y[i] = convert_to<Out>(fn(convert_to<compute_t<In>>(x[i])));
   });
 }
 
@@ -113,21 +118,22 @@ void broadcast_binary(int threads, const BroadcastPlan& plan, const TA* a, const
   using CB = compute_t<TB>;
   const bool sa = plan.inner_stride(0) != 0, sb = plan.inner_stride(1) != 0;
   plan.for_each_run(threads, kElementwiseGrain, [&](int64_t o, const int64_t* in, int64_t n) {
+    const F f_local = f;  // a local, so stores to z cannot alias its parameters
     const TA* x = a + in[0];
     const TB* y = b + in[1];
     R* z = out + o;
     // Four branch-free loops, so the common shapes vectorize.
     if (sa && sb) {
       for (int64_t i = 0; i < n; ++i)
-        z[i] = convert_to<R>(f(convert_to<CA>(x[i]), convert_to<CB>(y[i])));
+        z[i] = convert_to<R>(f_local(convert_to<CA>(x[i]), convert_to<CB>(y[i])));
     } else if (sa) {
       const CB yv = convert_to<CB>(*y);
-      for (int64_t i = 0; i < n; ++i) z[i] = convert_to<R>(f(convert_to<CA>(x[i]), yv));
+      for (int64_t i = 0; i < n; ++i) z[i] = convert_to<R>(f_local(convert_to<CA>(x[i]), yv));
     } else if (sb) {
       const CA xv = convert_to<CA>(*x);
-      for (int64_t i = 0; i < n; ++i) z[i] = convert_to<R>(f(xv, convert_to<CB>(y[i])));
+      for (int64_t i = 0; i < n; ++i) z[i] = convert_to<R>(f_local(xv, convert_to<CB>(y[i])));
     } else {
-      const R v = convert_to<R>(f(convert_to<CA>(*x), convert_to<CB>(*y)));
+      const R v = convert_to<R>(f_local(convert_to<CA>(*x), convert_to<CB>(*y)));
       for (int64_t i = 0; i < n; ++i) z[i] = v;
     }
   });

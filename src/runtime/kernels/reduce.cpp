@@ -3,6 +3,12 @@
 // ReduceSum, and as an input since); ArgMax/ArgMin/CumSum live in reduce_axis.cpp. Registered
 // in register_reduce_kernels (listed in src/runtime/kernel_registry.cpp); tested in
 // tests/runtime/test_reduce.cpp.
+// GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
+// stays a branch and the loop does not vectorize; these kernels never read FP exception
+// flags (clang's default is the same). Before the includes so that templates get it too.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <cmath>
 #include <limits>
 

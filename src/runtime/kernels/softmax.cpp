@@ -3,9 +3,16 @@
 // coerced to 2-D at `axis` (default 1) and normalized over the flattened inner part; from
 // opset 13 only the single `axis` (default -1) is. Registered through register_softmax_kernels
 // (called by register_activation_kernels); tested in tests/runtime/test_activation.cpp.
+// GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
+// stays a branch and the loop does not vectorize; these kernels never read FP exception
+// flags (clang's default is the same). Before the includes so that templates get it too.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <cmath>
 #include <limits>
 
+#include "fast_math.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
 
@@ -14,6 +21,29 @@ namespace qforge::kernels {
 namespace {
 
 enum class Mode { Softmax, LogSoftmax, Hardmax };
+
+// Sum and maximum with 8 independent lanes: a single accumulator would serialize the loop.
+template <typename C>
+C lane_sum(const C* v, int64_t n) {
+  C lanes[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += v[i + l];
+  for (; i < n; ++i) lanes[0] += v[i];
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+         ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+template <typename C>
+C lane_max(const C* v, int64_t n) {
+  C lanes[8];
+  for (C& l : lanes) l = -std::numeric_limits<C>::infinity();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] = std::max(lanes[l], v[i + l]);
+  for (; i < n; ++i) lanes[0] = std::max(lanes[0], v[i]);
+  for (int l = 1; l < 8; ++l) lanes[0] = std::max(lanes[0], lanes[l]);
+  return lanes[0];
+}
 
 // One contiguous row of n values. The max ignores NaN, but a NaN input still makes its row NaN
 // through exp(NaN - max) in the sum (Softmax, LogSoftmax).
@@ -27,18 +57,14 @@ void normalize_row(const C* x, C* y, int64_t n, Mode mode) {
     if (n > 0) y[best] = C{1};
     return;
   }
-  C max = -std::numeric_limits<C>::infinity();
-  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
-  C sum = 0;
+  const C max = lane_max(x, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_fast(x[i] - max);
+  const C sum = lane_sum(y, n);
   if (mode == Mode::Softmax) {
-    for (int64_t i = 0; i < n; ++i) {
-      y[i] = std::exp(x[i] - max);
-      sum += y[i];
-    }
-    for (int64_t i = 0; i < n; ++i) y[i] /= sum;
+    const C scale = C{1} / sum;
+    for (int64_t i = 0; i < n; ++i) y[i] *= scale;
   } else {
     // (x - max) - log(sum): subtracting max + log(sum) at once loses digits for large x.
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
     const C log_sum = std::log(sum);
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - max) - log_sum;
   }
@@ -72,9 +98,9 @@ void normalize_columns(const C* x, C* y, int64_t n, int64_t stride, int64_t widt
     for (int64_t j = 0; j < width; ++j) max[j] = std::max(max[j], x[r * stride + j]);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t j = 0; j < width; ++j) {
-      const C e = std::exp(x[r * stride + j] - max[j]);
+      const C e = exp_fast(x[r * stride + j] - max[j]);
       sum[j] += e;
-      if (mode == Mode::Softmax) y[r * stride + j] = e;
+      y[r * stride + j] = e;  // unconditional so the loop vectorizes; LogSoftmax overwrites it
     }
   for (int64_t j = 0; j < width; ++j)
     sum[j] = mode == Mode::Softmax ? C{1} / sum[j] : std::log(sum[j]);
