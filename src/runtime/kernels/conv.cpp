@@ -53,28 +53,28 @@ void axpy(T* y, const T* x, T a, int64_t n, int64_t stride) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i * stride];
 }
 
-// One row of im2col: input channel plane `x` read through kernel tap (kd, kh, kw).
+// Output rows [r0, r1) (r = od * out_h + oh) of one im2col row: input channel plane `x` read
+// through kernel tap (kd, kh, kw), written contiguously to dst.
 template <typename T>
-void im2col_row(const T* x, const WindowGeometry& g, const int64_t tap[3], T* dst) {
+void im2col_row(const T* x, const WindowGeometry& g, const int64_t tap[3], int64_t r0, int64_t r1,
+                T* dst) {
   const int64_t off_w = tap_offset(g, 2, tap[2]);
   const Range rw = valid_range(g.out[2], g.in[2], g.stride[2], off_w);
-  for (int64_t od = 0; od < g.out[0]; ++od) {
-    const int64_t id = od * g.stride[0] + tap_offset(g, 0, tap[0]);
-    for (int64_t oh = 0; oh < g.out[1]; ++oh, dst += g.out[2]) {
-      const int64_t ih = oh * g.stride[1] + tap_offset(g, 1, tap[1]);
-      if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-        std::fill(dst, dst + g.out[2], T(0));
-        continue;
-      }
-      const T* src = x + (id * g.in[1] + ih) * g.in[2] + off_w;
-      std::fill(dst, dst + rw.lo, T(0));
-      if (g.stride[2] == 1) {
-        std::memcpy(dst + rw.lo, src + rw.lo, sizeof(T) * (rw.hi - rw.lo));
-      } else {
-        for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow] = src[ow * g.stride[2]];
-      }
-      std::fill(dst + rw.hi, dst + g.out[2], T(0));
+  for (int64_t r = r0; r < r1; ++r, dst += g.out[2]) {
+    const int64_t id = (r / g.out[1]) * g.stride[0] + tap_offset(g, 0, tap[0]);
+    const int64_t ih = (r % g.out[1]) * g.stride[1] + tap_offset(g, 1, tap[1]);
+    if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+      std::fill(dst, dst + g.out[2], T(0));
+      continue;
     }
+    const T* src = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+    std::fill(dst, dst + rw.lo, T(0));
+    if (g.stride[2] == 1) {
+      std::memcpy(dst + rw.lo, src + rw.lo, sizeof(T) * (rw.hi - rw.lo));
+    } else {
+      for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow] = src[ow * g.stride[2]];
+    }
+    std::fill(dst + rw.hi, dst + g.out[2], T(0));
   }
 }
 
@@ -84,16 +84,18 @@ void split_tap(const WindowGeometry& g, int64_t k, int64_t tap[3]) {
   tap[0] = k / (g.kernel[2] * g.kernel[1]);
 }
 
-// col[(c * K + k), o] = x[c, o * stride + k * dilation - pad] (0 outside the input).
+// col[(c * K + k), o - o0] = x[c, o * stride + k * dilation - pad] (0 outside the input) for
+// the outputs o of rows [r0, r1); `threads` split the (c, k) rows.
 template <typename T>
-void im2col(const T* x, int64_t channels, const WindowGeometry& g, T* col, int threads) {
-  const int64_t K = g.kernel_size(), rows = channels * K, rowlen = g.out_size();
+void im2col(const T* x, int64_t channels, const WindowGeometry& g, int64_t r0, int64_t r1, T* col,
+            int threads) {
+  const int64_t K = g.kernel_size(), rows = channels * K, rowlen = (r1 - r0) * g.out[2];
   parallel_for(threads, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(rowlen, 1)),
                [&](int64_t begin, int64_t end) {
                  for (int64_t r = begin; r < end; ++r) {
                    int64_t tap[3];
                    split_tap(g, r % K, tap);
-                   im2col_row(x + (r / K) * g.in_size(), g, tap, col + r * rowlen);
+                   im2col_row(x + (r / K) * g.in_size(), g, tap, r0, r1, col + r * rowlen);
                  }
                });
 }
@@ -156,15 +158,112 @@ void depthwise_plane(const T* plane, const T* wk, const WindowGeometry& g, T* ou
     }
 }
 
+// 3x3 depthwise, stride S, dilation 1, one 2-D plane, float: all nine taps per output in
+// registers, missing rows read from `zeros`, so only the border columns need bounds checks.
+template <int S>
+__attribute__((always_inline)) inline void dw3x3_body(const float* plane, const float* w,
+                                                      float bias, const WindowGeometry& g,
+                                                      const float* zeros, float* out) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2], ph = g.pad_begin[1],
+                pw = g.pad_begin[2];
+  const int64_t lo = std::min(OW, (pw + S - 1) / S);
+  const int64_t hi = W - 3 + pw < 0 ? lo : std::clamp((W - 3 + pw) / S + 1, lo, OW);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* r[3];
+    for (int kh = 0; kh < 3; ++kh) {
+      const int64_t ih = oh * S - ph + kh;
+      r[kh] = ih >= 0 && ih < H ? plane + ih * W : zeros;
+    }
+    float* o = out + oh * OW;
+    const auto edge = [&](int64_t ow) {
+      float acc = bias;
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) {
+          const int64_t iw = ow * S - pw + kw;
+          if (iw >= 0 && iw < W) acc += w[kh * 3 + kw] * r[kh][iw];
+        }
+      o[ow] = acc;
+    };
+    for (int64_t ow = 0; ow < lo; ++ow) edge(ow);
+    const float *r0 = r[0], *r1 = r[1], *r2 = r[2];
+    for (int64_t ow = lo; ow < hi; ++ow) {
+      const int64_t x = ow * S - pw;
+      o[ow] = bias + w[0] * r0[x] + w[1] * r0[x + 1] + w[2] * r0[x + 2] + w[3] * r1[x] +
+              w[4] * r1[x + 1] + w[5] * r1[x + 2] + w[6] * r2[x] + w[7] * r2[x + 1] +
+              w[8] * r2[x + 2];
+    }
+    for (int64_t ow = hi; ow < OW; ++ow) edge(ow);
+  }
+}
+__attribute__((target_clones("arch=haswell", "default"))) void dw3x3_s1(const float* plane,
+                                                                        const float* w, float bias,
+                                                                        const WindowGeometry& g,
+                                                                        const float* zeros,
+                                                                        float* out) {
+  dw3x3_body<1>(plane, w, bias, g, zeros, out);
+}
+__attribute__((target_clones("arch=haswell", "default"))) void dw3x3_s2(const float* plane,
+                                                                        const float* w, float bias,
+                                                                        const WindowGeometry& g,
+                                                                        const float* zeros,
+                                                                        float* out) {
+  dw3x3_body<2>(plane, w, bias, g, zeros, out);
+}
+
+bool is_dw3x3(const WindowGeometry& g) {
+  return g.in[0] == 1 && g.kernel[0] == 1 && g.kernel[1] == 3 && g.kernel[2] == 3 &&
+         g.dilation[1] == 1 && g.dilation[2] == 1 && g.stride[1] == g.stride[2] &&
+         (g.stride[1] == 1 || g.stride[1] == 2);
+}
+
 struct ConvShape {
   int64_t batch, in_channels, out_channels, group;
   WindowGeometry g;
 };
 
+// y[m, c0:c1] = bias[m] for an output of `plane` columns.
 template <typename T>
-void fill_bias(T* y, const T* bias, int64_t channels, int64_t plane) {
-  for (int64_t m = 0; m < channels; ++m)
-    std::fill(y + m * plane, y + (m + 1) * plane, bias ? bias[m] : T(0));
+void fill_bias(T* y, const T* bias, int64_t channels, int64_t plane, int64_t c0, int64_t c1) {
+  for (int64_t m = 0; m < channels; ++m) std::fill(y + m * plane + c0, y + m * plane + c1, bias[m]);
+}
+
+// Bytes of im2col buffer per block: the block's columns stay in L2 while the GEMM reads them.
+constexpr int64_t kColumnBlockBytes = 384 * 1024;
+constexpr int64_t kMinBlockColumns = 128;
+
+// One group of a conv: y (Mg x out) = w (Mg x Cg*K) * im2col(x), computed in blocks of whole
+// output rows, each block im2col'ed into a thread-local buffer and multiplied right away.
+template <typename T>
+void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, int64_t Mg,
+                       const WindowGeometry& g, int threads) {
+  const int64_t CK = Cg * g.kernel_size(), rows = g.out[0] * g.out[1], row_len = g.out[2],
+                plane = g.out_size();
+  // At least ~128 columns per block: narrower GEMMs lose more to packing than cache misses cost.
+  int64_t rows_per_block = std::max(
+      kColumnBlockBytes / static_cast<int64_t>(sizeof(T)) / std::max<int64_t>(CK * row_len, 1),
+      (kMinBlockColumns + row_len - 1) / row_len);
+  if (threads > 1) rows_per_block = std::min(rows_per_block, (rows + threads - 1) / threads);
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
+  if (threads > 1 && blocks < threads) {
+    // Too few output rows to share (deep layers, e.g. 7x7): one im2col, GEMM split over channels.
+    std::vector<T> col(static_cast<size_t>(CK * plane));
+    im2col(x, Cg, g, 0, rows, col.data(), threads);
+    if (bias) fill_bias(y, bias, Mg, plane, 0, plane);
+    gemm<T>(false, false, Mg, plane, CK, T(1), w, CK, col.data(), plane, bias ? T(1) : T(0), y,
+            plane, threads);
+    return;
+  }
+  parallel_for(threads, blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> col(static_cast<size_t>(CK * rows_per_block * row_len));
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
+      const int64_t c0 = r0 * row_len, cols = (r1 - r0) * row_len;
+      im2col(x, Cg, g, r0, r1, col.data(), 1);
+      if (bias) fill_bias(y, bias, Mg, plane, c0, c0 + cols);
+      gemm<T>(false, false, Mg, cols, CK, T(1), w, CK, col.data(), cols, bias ? T(1) : T(0), y + c0,
+              plane, 1);
+    }
+  });
 }
 
 // y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, k...]) + bias.
@@ -175,26 +274,37 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
   const int64_t K = g.kernel_size(), in_plane = g.in_size(), out_plane = g.out_size();
   if (Cg == 1 && s.group > 1) {
     // Depthwise: GEMM with one input channel has K rows only; a direct loop is faster.
+    const std::vector<T> zeros(static_cast<size_t>(g.in[2]), T(0));
     parallel_for(threads, s.batch * s.out_channels, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t n = p / s.out_channels, m = p % s.out_channels;
         T* out = y + p * out_plane;
+        if constexpr (std::is_same_v<T, float>) {
+          if (is_dw3x3(g)) {
+            const float* plane = x + (n * s.in_channels + m / Mg) * in_plane;
+            const float b = bias ? bias[m] : 0.0f;
+            (g.stride[2] == 1 ? dw3x3_s1 : dw3x3_s2)(plane, w + m * K, b, g, zeros.data(), out);
+            continue;
+          }
+        }
         std::fill(out, out + out_plane, bias ? bias[m] : T(0));
         depthwise_plane(x + (n * s.in_channels + m / Mg) * in_plane, w + m * K, g, out);
       }
     });
     return;
   }
-  const bool pointwise = g.is_pointwise();
-  std::vector<T> col(pointwise ? 0 : static_cast<size_t>(Cg * K * out_plane));
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {
       const T* xg = x + (n * s.in_channels + gi * Cg) * in_plane;
       T* yg = y + (n * s.out_channels + gi * Mg) * out_plane;
-      if (!pointwise) im2col(xg, Cg, g, col.data(), threads);
-      if (bias) fill_bias(yg, bias + gi * Mg, Mg, out_plane);
-      gemm<T>(false, false, Mg, out_plane, Cg * K, T(1), w + gi * Mg * Cg * K, Cg * K,
-              pointwise ? xg : col.data(), out_plane, bias ? T(1) : T(0), yg, out_plane, threads);
+      const T* wg = w + gi * Mg * Cg * K;
+      if (g.is_pointwise()) {
+        if (bias) fill_bias(yg, bias + gi * Mg, Mg, out_plane, 0, out_plane);
+        gemm<T>(false, false, Mg, out_plane, Cg, T(1), wg, Cg, xg, out_plane, bias ? T(1) : T(0),
+                yg, out_plane, threads);
+      } else {
+        conv_group_im2col(xg, wg, bias ? bias + gi * Mg : nullptr, yg, Cg, Mg, g, threads);
+      }
     }
 }
 

@@ -5,10 +5,12 @@
 #include "nn_util.h"
 
 #include <cblas.h>
+#include <dnnl.h>
 #include <omp.h>
 
 #include <atomic>
 #include <climits>
+#include <cstdlib>
 #include <string>
 
 namespace qforge::kernels {
@@ -139,24 +141,90 @@ WindowGeometry window_geometry(const KernelContext& ctx, const Shape& x_shape,
   return g;
 }
 
+namespace {
+
+bool use_openblas_sgemm() {
+  static const bool openblas = [] {
+    const char* v = std::getenv("QFORGE_SGEMM");  // measurement switch: "openblas" or oneDNN
+    return v && std::string(v) == "openblas";
+  }();
+  return openblas;
+}
+
+void blas_call(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (!use_openblas_sgemm()) {
+    const dnnl_status_t status =
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, std::max<int64_t>(lda, 1), b,
+                   std::max<int64_t>(ldb, 1), beta, c, std::max<int64_t>(ldc, 1));
+    if (status != dnnl_success)
+      fail(ErrorKind::Internal, "oneDNN sgemm failed (status {})", static_cast<int>(status));
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              blas_int(m), blas_int(n), blas_int(k), alpha, a, blas_int(lda), b, blas_int(ldb),
+              beta, c, blas_int(ldc));
+}
+void blas_call(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+               int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              blas_int(m), blas_int(n), blas_int(k), alpha, a, blas_int(lda), b, blas_int(ldb),
+              beta, c, blas_int(ldc));
+}
+
+// Below this many multiply-adds a GEMM is not worth splitting over threads.
+constexpr int64_t kSplitWork = int64_t{1} << 18;
+
+// OpenBLAS stays serial and the product is split into column (or row) blocks over our own
+// OpenMP threads: two thread pools spinning on two cores starve each other (measured: a 3x3
+// conv ran 8x slower with OpenBLAS threads next to OpenMP loops).
+template <typename T>
+void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads) {
+  if (gemm_trivial(m, n, k, beta, c, ldc)) return;
+  if (std::getenv("QFORGE_OPENBLAS_THREADS")) {  // measurement switch: OpenBLAS's own threads
+    set_blas_threads(threads);
+    blas_call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  set_blas_threads(1);
+  if (std::is_same_v<T, float> && !use_openblas_sgemm() && !omp_in_parallel()) {
+    // oneDNN threads through the same OpenMP pool as parallel_for: let it split the product.
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(std::max(threads, 1));
+    blas_call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    omp_set_num_threads(saved);
+    return;
+  }
+  if (threads <= 1 || omp_in_parallel() || m * n * k < kSplitWork) {
+    blas_call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  if (n >= 64 * threads || n >= m) {
+    parallel_for(threads, n, 16, [&](int64_t j0, int64_t j1) {
+      blas_call(ta, tb, m, j1 - j0, k, alpha, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0,
+                ldc);
+    });
+  } else {
+    parallel_for(threads, m, 8, [&](int64_t i0, int64_t i1) {
+      blas_call(ta, tb, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * lda, lda, b, ldb, beta,
+                c + i0 * ldc, ldc);
+    });
+  }
+}
+
+}  // namespace
+
 void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
               int64_t ldc, int threads) {
-  if (gemm_trivial(m, n, k, beta, c, ldc)) return;
-  set_blas_threads(threads);
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, blas_int(m), blas_int(n), blas_int(k), alpha, a,
-              blas_int(lda), b, blas_int(ldb), beta, c, blas_int(ldc));
+  split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
 void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
               const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
               int64_t ldc, int threads) {
-  if (gemm_trivial(m, n, k, beta, c, ldc)) return;
-  set_blas_threads(threads);
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, blas_int(m), blas_int(n), blas_int(k), alpha, a,
-              blas_int(lda), b, blas_int(ldb), beta, c, blas_int(ldc));
+  split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
 bool needs_widening(const KernelContext& ctx) {

@@ -51,18 +51,27 @@ PoolShape pool_shape(const KernelContext& ctx, const Tensor& x, bool allow_ceil)
   return p;
 }
 
+// The taps of every output position along each slot, computed once per kernel call (the
+// divisions in taps() would otherwise dominate small windows).
+struct WindowTaps {
+  std::vector<Taps> slot[3];
+};
+WindowTaps window_taps(const WindowGeometry& g) {
+  WindowTaps t;
+  for (int s = 0; s < 3; ++s)
+    for (int64_t o = 0; o < g.out[s]; ++o) t.slot[s].push_back(taps(g, s, o));
+  return t;
+}
+
 // Calls visit(out_index, coords, taps_d, taps_h, taps_w) for every output position of a plane.
 template <typename Fn>
-void for_each_window(const WindowGeometry& g, Fn&& visit) {
+void for_each_window(const WindowGeometry& g, const WindowTaps& t, Fn&& visit) {
   int64_t o = 0, coord[3];
-  for (coord[0] = 0; coord[0] < g.out[0]; ++coord[0]) {
-    const Taps td = taps(g, 0, coord[0]);
-    for (coord[1] = 0; coord[1] < g.out[1]; ++coord[1]) {
-      const Taps th = taps(g, 1, coord[1]);
+  for (coord[0] = 0; coord[0] < g.out[0]; ++coord[0])
+    for (coord[1] = 0; coord[1] < g.out[1]; ++coord[1])
       for (coord[2] = 0; coord[2] < g.out[2]; ++coord[2], ++o)
-        visit(o, static_cast<const int64_t*>(coord), td, th, taps(g, 2, coord[2]));
-    }
-  }
+        visit(o, static_cast<const int64_t*>(coord), t.slot[0][coord[0]], t.slot[1][coord[1]],
+              t.slot[2][coord[2]]);
 }
 
 int64_t plane_grain(const WindowGeometry& g) {
@@ -71,36 +80,52 @@ int64_t plane_grain(const WindowGeometry& g) {
 
 // ---- MaxPool ----
 
+// Max over one window; `Track` also records the first position of the maximum.
+template <typename T, bool Track>
+T window_max(const T* plane, const WindowGeometry& g, const Taps& td, const Taps& th,
+             const Taps& tw, bool column_major, int64_t* best_pos) {
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  T best = std::numeric_limits<T>::lowest();
+  for (int64_t kd = td.lo; kd < td.hi; ++kd) {
+    const int64_t id = td.base + kd * g.dilation[0];
+    for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+      const int64_t ih = th.base + kh * g.dilation[1];
+      const T* row = plane + (id * H + ih) * W + tw.base;
+      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+        const T v = row[kw * g.dilation[2]];
+        if constexpr (Track) {
+          if (v > best || *best_pos < 0) {
+            best = v;
+            const int64_t iw = tw.base + kw * g.dilation[2];
+            *best_pos = column_major ? id + D * (ih + H * iw) : (id * H + ih) * W + iw;
+          }
+        } else {
+          best = v > best ? v : best;
+        }
+      }
+    }
+  }
+  return best;
+}
+
 template <typename T>
 void max_pool(const T* x, T* y, int64_t* indices, const PoolShape& p, bool column_major,
               int threads) {
   const WindowGeometry& g = p.g;
-  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const WindowTaps t = window_taps(g);
   parallel_for(threads, p.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const T* plane = x + c * g.in_size();
       T* out = y + c * g.out_size();
       for_each_window(
-          g, [&](int64_t o, const int64_t*, const Taps& td, const Taps& th, const Taps& tw) {
-            T best = std::numeric_limits<T>::lowest();
-            int64_t best_pos = -1;
-            for (int64_t kd = td.lo; kd < td.hi; ++kd) {
-              const int64_t id = td.base + kd * g.dilation[0];
-              for (int64_t kh = th.lo; kh < th.hi; ++kh) {
-                const int64_t ih = th.base + kh * g.dilation[1];
-                const T* row = plane + (id * H + ih) * W;
-                for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
-                  const int64_t iw = tw.base + kw * g.dilation[2];
-                  if (row[iw] > best || best_pos < 0) {
-                    best = row[iw];
-                    best_pos = column_major ? id + D * (ih + H * iw) : (id * H + ih) * W + iw;
-                  }
-                }
-              }
+          g, t, [&](int64_t o, const int64_t*, const Taps& td, const Taps& th, const Taps& tw) {
+            if (!indices) {
+              out[o] = window_max<T, false>(plane, g, td, th, tw, column_major, nullptr);
+              return;
             }
-            out[o] = best;
-            if (indices)
-              indices[c * g.out_size() + o] = best_pos < 0 ? -1 : c * g.in_size() + best_pos;
+            int64_t pos = -1;
+            out[o] = window_max<T, true>(plane, g, td, th, tw, column_major, &pos);
+            indices[c * g.out_size() + o] = pos < 0 ? -1 : c * g.in_size() + pos;
           });
     }
   });
@@ -142,29 +167,35 @@ template <typename T, typename F, typename Finish>
 void sum_pool(const T* x, T* y, const PoolShape& p, bool include_pad, int threads, F f,
               Finish finish) {
   const WindowGeometry& g = p.g;
+  const WindowTaps t = window_taps(g);
+  // Divisor per slot and output index: taps inside the input, or inside the padded input.
+  std::vector<int64_t> counts[3];
+  for (int s = 0; s < 3; ++s)
+    for (int64_t o = 0; o < g.out[s]; ++o) {
+      const Taps k = include_pad ? taps(g, s, o, g.pad_begin[s], g.pad_end[s]) : taps(g, s, o);
+      counts[s].push_back(k.hi - k.lo);
+    }
   parallel_for(threads, p.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const T* plane = x + c * g.in_size();
       T* out = y + c * g.out_size();
-      for_each_window(g, [&](int64_t o, const int64_t* coord, const Taps& td, const Taps& th,
-                             const Taps& tw) {
-        double sum = 0;
-        for (int64_t kd = td.lo; kd < td.hi; ++kd)
-          for (int64_t kh = th.lo; kh < th.hi; ++kh) {
-            const T* row =
-                plane +
-                ((td.base + kd * g.dilation[0]) * g.in[1] + th.base + kh * g.dilation[1]) * g.in[2];
-            for (int64_t kw = tw.lo; kw < tw.hi; ++kw)
-              sum += f(static_cast<double>(row[tw.base + kw * g.dilation[2]]));
-          }
-        int64_t count = 1;
-        for (int s = 0; s < 3; ++s) {
-          const Taps t = include_pad ? taps(g, s, coord[s], g.pad_begin[s], g.pad_end[s])
-                                     : taps(g, s, coord[s]);
-          count *= t.hi - t.lo;
-        }
-        out[o] = static_cast<T>(finish(sum, count));
-      });
+      for_each_window(
+          g, t,
+          [&](int64_t o, const int64_t* coord, const Taps& td, const Taps& th, const Taps& tw) {
+            double sum = 0;
+            for (int64_t kd = td.lo; kd < td.hi; ++kd)
+              for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+                const T* row =
+                    plane +
+                    ((td.base + kd * g.dilation[0]) * g.in[1] + th.base + kh * g.dilation[1]) *
+                        g.in[2] +
+                    tw.base;
+                for (int64_t kw = tw.lo; kw < tw.hi; ++kw)
+                  sum += f(static_cast<double>(row[kw * g.dilation[2]]));
+              }
+            const int64_t count = counts[0][coord[0]] * counts[1][coord[1]] * counts[2][coord[2]];
+            out[o] = static_cast<T>(finish(sum, count));
+          });
     }
   });
 }
