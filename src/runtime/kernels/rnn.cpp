@@ -127,7 +127,7 @@ template <typename T>
 struct RnnProblem {
   int64_t seq = 0, batch = 0, input = 0, hidden = 0, dirs = 1, gates = 1;
   std::vector<T> x;       // [seq, batch, input]
-  std::vector<T> w, r;    // [dirs, gates*hidden, input], [dirs, gates*hidden, hidden]
+  std::vector<T> wt, rt;  // transposed: [dirs, input, gates*hidden], [dirs, hidden, gates*hidden]
   std::vector<T> wb, rb;  // [dirs, gates*hidden] (zeros when B is absent)
   std::vector<T> h0, c0;  // [dirs, batch, hidden]
   std::vector<T> p;       // [dirs, 3*hidden] (LSTM peepholes; zeros when absent)
@@ -161,6 +161,17 @@ std::vector<T> swap01(const std::vector<T>& in, int64_t a, int64_t b, int64_t re
   return out;
 }
 
+// [dirs, rows, cols] -> [dirs, cols, rows]
+template <typename T>
+std::vector<T> transpose_last2(const std::vector<T>& in, int64_t dirs, int64_t rows, int64_t cols) {
+  std::vector<T> out(in.size());
+  for (int64_t d = 0; d < dirs; ++d)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        out[(d * cols + c) * rows + r] = in[(d * rows + r) * cols + c];
+  return out;
+}
+
 template <typename T>
 RnnProblem<T> read_problem(const KernelContext& ctx, int64_t gates) {
   RnnProblem<T> pb;
@@ -187,8 +198,8 @@ RnnProblem<T> read_problem(const KernelContext& ctx, int64_t gates) {
   expect_shape(ctx, r, {pb.dirs, gh, pb.hidden}, "R");
   pb.x = values_as<T>(x);
   if (pb.layout != 0) pb.x = swap01(pb.x, pb.batch, pb.seq, pb.input);
-  pb.w = values_as<T>(w);
-  pb.r = values_as<T>(r);
+  pb.wt = transpose_last2(values_as<T>(w), pb.dirs, gh, pb.input);
+  pb.rt = transpose_last2(values_as<T>(r), pb.dirs, gh, pb.hidden);
   pb.wb.assign(static_cast<size_t>(pb.dirs * gh), T(0));
   pb.rb = pb.wb;
   if (const Tensor* b = ctx.optional_input(3)) {
@@ -235,17 +246,18 @@ RnnProblem<T> read_problem(const KernelContext& ctx, int64_t gates) {
 
 // ---- the recurrence ----
 
-// c[m, n] += a[m, k] . b[n, k] (rows of b are contiguous: W and R as ONNX stores them).
+// c[m, n] += a[m, k] . bt[k, n], bt rows `ldb` apart. The inner loop is an axpy over n, which
+// vectorizes without reassociating sums; W and R are transposed once per call for it.
 template <typename T>
-void gemm_abt_acc(const T* a, int64_t m, int64_t k, const T* b, int64_t n, T* c) {
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      const T* ar = a + i * k;
-      const T* br = b + j * k;
-      T sum = T(0);
-      for (int64_t q = 0; q < k; ++q) sum += ar[q] * br[q];
-      c[i * n + j] += sum;
+void gemm_acc(const T* a, int64_t m, int64_t k, const T* bt, int64_t ldb, int64_t n, T* c) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* cr = c + i * n;
+    for (int64_t q = 0; q < k; ++q) {
+      const T aq = a[i * k + q];
+      const T* br = bt + q * ldb;
+      for (int64_t j = 0; j < n; ++j) cr[j] += aq * br[j];
     }
+  }
 }
 
 template <typename T>
@@ -264,10 +276,10 @@ void run_direction(const RnnProblem<T>& pb, int64_t d, const std::vector<T>& fol
   std::vector<T> xw(static_cast<size_t>(pb.seq * B * gh));
   for (int64_t row = 0; row < pb.seq * B; ++row)
     std::copy(fold.begin(), fold.end(), xw.begin() + row * gh);
-  const T* w = pb.w.data() + d * gh * pb.input;
+  const T* wt = pb.wt.data() + d * pb.input * gh;
   parallel_for(pb.threads, pb.seq * B, 4, [&](int64_t begin, int64_t end) {
-    gemm_abt_acc(pb.x.data() + begin * pb.input, end - begin, pb.input, w, gh,
-                 xw.data() + begin * gh);
+    gemm_acc(pb.x.data() + begin * pb.input, end - begin, pb.input, wt, gh, gh,
+             xw.data() + begin * gh);
   });
   std::vector<T> h(pb.h0.begin() + d * B * H, pb.h0.begin() + (d + 1) * B * H);
   std::vector<T> c =
@@ -329,8 +341,8 @@ template <typename T>
 void add_recurrence(const RnnProblem<T>& pb, int64_t d, int64_t g0, int64_t g1, const T* h,
                     T* acc) {
   const int64_t H = pb.hidden;
-  const T* r = pb.r.data() + (d * pb.gates + g0) * H * H;
-  gemm_abt_acc(h, 1, H, r, (g1 - g0) * H, acc);
+  const int64_t gh = pb.gates * H;
+  gemm_acc(h, 1, H, pb.rt.data() + d * H * gh + g0 * H, gh, (g1 - g0) * H, acc);
 }
 
 // ---- RNN: H = f(X.Wi^T + H.Ri^T + Wbi + Rbi) ----
