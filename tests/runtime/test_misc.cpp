@@ -373,6 +373,28 @@ TEST(Dft, MatchesDirectFormula) {
       }
 }
 
+TEST(Dft, PowerOfTwoLengthsUseFftAndAgree) {
+  // Lengths 8..64 take the FFT path; compare with the direct sum, with padding and truncation.
+  const Tensor x = testing::random_tensor(DataType::Double, {3, 40, 2}, 12);
+  for (int64_t n : {8, 16, 32, 64})
+    for (int inverse : {0, 1}) {
+      const Tensor y = run_op("DFT", {x, Tensor::scalar<int64_t>(n)},
+                              {Attribute::make_int("inverse", inverse)})[0];
+      ASSERT_EQ(y.shape(), (Shape{3, n, 2}));
+      for (int64_t b = 0; b < 3; ++b) {
+        std::vector<cd> line;
+        for (int64_t j = 0; j < 40; ++j)
+          line.emplace_back(x.data<double>()[(b * 40 + j) * 2],
+                            x.data<double>()[(b * 40 + j) * 2 + 1]);
+        const std::vector<cd> ref = ref_dft(line, n, inverse);
+        for (int64_t k = 0; k < n; ++k) {
+          EXPECT_NEAR(y.data<double>()[(b * n + k) * 2], ref[k].real(), 1e-9);
+          EXPECT_NEAR(y.data<double>()[(b * n + k) * 2 + 1], ref[k].imag(), 1e-9);
+        }
+      }
+    }
+}
+
 TEST(Dft, OnesidedRealInputAndRoundTrip) {
   const Tensor x = testing::random_tensor(DataType::Float, {1, 8, 1}, 4);
   const Tensor half = run_op("DFT", {x}, {Attribute::make_int("onesided", 1)})[0];

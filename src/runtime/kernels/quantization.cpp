@@ -226,12 +226,43 @@ void dequantize_linear(KernelContext& ctx) {
   check_zero_point(ctx, zp, scale);
   const QuantLayout layout = quant_layout(ctx, x, scale);
   const std::vector<float> scales = scale.to_float_vector();
-  std::vector<float> out(static_cast<size_t>(x.numel()));
-  auto run = [&](int64_t begin, int64_t count, int64_t param, int64_t stride) {
+  Tensor result(DataType::Float, x.shape());
+  float* out = result.data<float>();
+  auto run_typed = [&](auto tag, int64_t begin, int64_t count, int64_t param, int64_t stride) {
+    using Q = decltype(tag);
+    const Q* q = static_cast<const Q*>(x.raw()) + begin;
+    if (stride == 0) {
+      const int64_t z = zp ? load_int(*zp, param) : 0;
+      const float s = scales[param];
+      for (int64_t i = 0; i < count; ++i)
+        out[begin + i] = static_cast<float>(static_cast<int64_t>(q[i]) - z) * s;
+      return;
+    }
     for (int64_t i = 0; i < count; ++i) {
       const int64_t p = param + i * stride;
       const int64_t z = zp ? load_int(*zp, p) : 0;
-      out[begin + i] = static_cast<float>(load_int(x, begin + i) - z) * scales[p];
+      out[begin + i] = static_cast<float>(static_cast<int64_t>(q[i]) - z) * scales[p];
+    }
+  };
+  auto run = [&](int64_t begin, int64_t count, int64_t param, int64_t stride) {
+    switch (x.dtype()) {
+      case DataType::UInt8:
+      case DataType::UInt4:
+        run_typed(uint8_t{}, begin, count, param, stride);
+        break;
+      case DataType::Int8:
+      case DataType::Int4:
+        run_typed(int8_t{}, begin, count, param, stride);
+        break;
+      case DataType::UInt16:
+        run_typed(uint16_t{}, begin, count, param, stride);
+        break;
+      case DataType::Int16:
+        run_typed(int16_t{}, begin, count, param, stride);
+        break;
+      default:
+        run_typed(int32_t{}, begin, count, param, stride);
+        break;
     }
   };
   if (layout.per_tensor)
@@ -240,7 +271,6 @@ void dequantize_linear(KernelContext& ctx) {
   else
     for_each_param_run(layout, run);
   const DataType out_type = dtype_is_floating(scale.dtype()) ? scale.dtype() : DataType::Float;
-  Tensor result = Tensor::from_vector<float>(x.shape(), out);
   ctx.set_output(0, out_type == DataType::Float ? result : result.cast(out_type));
 }
 

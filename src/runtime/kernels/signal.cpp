@@ -4,6 +4,7 @@
 // requested dtype. Registered from register_misc_kernels (misc.cpp); tested in
 // tests/runtime/test_misc.cpp.
 #include <cmath>
+#include <complex>
 #include <numbers>
 
 #include "kernel_families.h"
@@ -101,13 +102,47 @@ void mel_weight_matrix(KernelContext& ctx) {
 
 // ---- DFT ----
 
-// out[k] = sum_j x[j] e^(-+2 pi i j k / n) for k < out_len, x zero-padded/truncated to n.
-// x and out are interleaved complex; x holds `in_len` values with stride `stride` (complex).
+// In-place iterative radix-2 FFT of n = 2^m values; cos_t/sin_t hold cos/sin(2 pi t / n).
+void fft_pow2(std::vector<std::complex<double>>& a, bool inverse, const std::vector<double>& cos_t,
+              const std::vector<double>& sin_t) {
+  const int64_t n = static_cast<int64_t>(a.size());
+  for (int64_t i = 1, j = 0; i < n; ++i) {  // bit-reversal permutation
+    int64_t bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) std::swap(a[i], a[j]);
+  }
+  const double sign = inverse ? 1.0 : -1.0;
+  for (int64_t len = 2; len <= n; len <<= 1) {
+    const int64_t step = n / len;
+    for (int64_t start = 0; start < n; start += len)
+      for (int64_t k = 0; k < len / 2; ++k) {
+        const std::complex<double> w(cos_t[k * step], sign * sin_t[k * step]);
+        const std::complex<double> u = a[start + k], v = a[start + k + len / 2] * w;
+        a[start + k] = u + v;
+        a[start + k + len / 2] = u - v;
+      }
+  }
+}
+
+// out[k] = sum_j x[j] e^(-+2 pi i j k / n) for k < out_len, x zero-padded/truncated to n
+// (scaled by 1/n when inverse). x and out are interleaved complex with strides in complex
+// elements. Powers of two go through the FFT, other lengths through the direct sum.
 void dft_line(const double* x, int64_t in_len, int64_t stride, int64_t n, int64_t out_len,
               bool inverse, const std::vector<double>& cos_t, const std::vector<double>& sin_t,
               double* out, int64_t out_stride) {
   const int64_t used = std::min(in_len, n);
   const double sign = inverse ? 1.0 : -1.0, scale = inverse ? 1.0 / static_cast<double>(n) : 1.0;
+  if (n >= 8 && (n & (n - 1)) == 0) {
+    std::vector<std::complex<double>> a(static_cast<size_t>(n));
+    for (int64_t j = 0; j < used; ++j) a[j] = {x[2 * j * stride], x[2 * j * stride + 1]};
+    fft_pow2(a, inverse, cos_t, sin_t);
+    for (int64_t k = 0; k < out_len; ++k) {
+      out[2 * k * out_stride] = a[k].real() * scale;
+      out[2 * k * out_stride + 1] = a[k].imag() * scale;
+    }
+    return;
+  }
   for (int64_t k = 0; k < out_len; ++k) {
     double re = 0, im = 0;
     for (int64_t j = 0; j < used; ++j) {
