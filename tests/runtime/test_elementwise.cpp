@@ -11,6 +11,7 @@
 
 #include "runtime/kernels/fast_math.h"
 #include "runtime/kernels/kernel_util.h"
+#include "runtime/single_op_ort.h"
 #include "support/kernel_test_util.h"
 #include "support/test_support.h"
 
@@ -485,6 +486,57 @@ TEST(Elementwise, ErrorsNameTheNode) {
     EXPECT_EQ(e.kind(), ErrorKind::Shape);
     EXPECT_NE(std::string(e.what()).find("node 'op' (Add)"), std::string::npos) << e.what();
   }
+}
+
+// Random floats with the special values every op must handle the way ONNX Runtime does.
+Tensor with_specials(Tensor x) {
+  const float special[] = {kNaN, kInf, -kInf, 0.0f, -0.0f, 0.5f, -2.5f, 1e-20f};
+  for (size_t i = 0; i < std::size(special) && i * 5 < static_cast<size_t>(x.numel()); ++i)
+    x.data<float>()[i * 5] = special[i];
+  return x;
+}
+
+TEST(ElementwiseOrt, AgreesWithOnnxRuntime) {
+  using testing::OrtCase;
+  const Tensor x = with_specials(testing::random_tensor(DataType::Float, {3, 4, 5}, 101, -3, 3));
+  const Tensor plain = testing::random_tensor(DataType::Float, {3, 4, 5}, 102, -3, 3);
+  const Tensor positive = testing::random_tensor(DataType::Float, {3, 4, 5}, 103, 0.1f, 4);
+  const Tensor b = testing::random_tensor(DataType::Float, {4, 1}, 104, 0.5f, 2);
+  std::vector<OrtCase> cases;
+  for (const char* type : {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual"})
+    cases.push_back({type, {x, b}});
+  for (const char* type : {"Max", "Min", "Sum", "Mean"})
+    cases.push_back({type, {plain, b, positive}});
+  cases.push_back({"Pow", {positive, b}});
+  cases.push_back({"Pow", {positive, Tensor::scalar<int64_t>(3)}});
+  cases.push_back({"Mod", {plain, b}, {Attribute::make_int("fmod", 1)}});
+  for (const char* type :
+       {"Abs",   "Neg",  "Sqrt", "Reciprocal", "Exp",   "Log",   "Ceil",  "Floor",
+        "Round", "Sign", "Erf",  "Sin",        "Cos",   "Tan",   "Asin",  "Acos",
+        "Atan",  "Sinh", "Cosh", "Asinh",      "Acosh", "Atanh", "IsNaN", "IsInf"})
+    cases.push_back({type, {x}});
+  cases.push_back({"Clip", {x, Tensor::scalar<float>(-1), Tensor::scalar<float>(2)}});
+  cases.push_back({"Where", {run1("Greater", {plain, b}), x, positive}});
+  for (DataType to : {DataType::Int32, DataType::Float16, DataType::Double, DataType::Bool})
+    cases.push_back({"Cast", {plain}, {Attribute::make_int("to", static_cast<int64_t>(to))}});
+  // Integers.
+  const Tensor i = Tensor::from_vector<int32_t>({6}, {7, -7, 7, -7, 100, -3});
+  const Tensor j = Tensor::from_vector<int32_t>({6}, {2, 2, -2, -2, 7, 5});
+  for (const char* type : {"Div", "Add", "Mul", "Max"}) cases.push_back({type, {i, j}});
+  cases.push_back({"Mod", {i, j}});
+  cases.push_back({"Mod", {i, j}, {Attribute::make_int("fmod", 1)}});
+  cases.push_back({"BitwiseXor", {i, j}});
+  cases.push_back({"Pow",
+                   {Tensor::from_vector<int64_t>({3}, {2, -3, 5}),
+                    Tensor::from_vector<int64_t>({3}, {10, 3, 2})}});
+  cases.push_back({"Cast",
+                   {Tensor::from_vector<int64_t>({3}, {-5, 0, 1LL << 40})},
+                   {Attribute::make_int("to", static_cast<int64_t>(DataType::Float))}});
+  const Tensor u = Tensor::from_vector<uint32_t>({3}, {1, 256, 0xffffffffu});
+  cases.push_back({"BitShift",
+                   {u, Tensor::from_vector<uint32_t>({3}, {3, 4, 1})},
+                   {Attribute::make_string("direction", "RIGHT")}});
+  testing::expect_agrees_with_ort(cases);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 
+#include "runtime/single_op_ort.h"
 #include "support/kernel_test_util.h"
 #include "support/test_support.h"
 
@@ -263,6 +264,38 @@ TEST(CumSum, AllModesAndAxes) {
             (std::vector<int64_t>{1, 0, 10, 17}));
   EXPECT_THROW(run1("CumSum", {x, Tensor::scalar<float>(0)}, {}, 14), Error);
   EXPECT_THROW(run1("CumSum", {x, Tensor::scalar<int64_t>(2)}, {}, 14), Error);
+}
+
+TEST(ReduceOrt, AgreesWithOnnxRuntime) {
+  using testing::OrtCase;
+  const Tensor x = testing::random_tensor(DataType::Float, {3, 4, 5, 6}, 55, 0.1f, 2);
+  std::vector<OrtCase> cases;
+  for (const Reduction& r : reductions())
+    for (const std::vector<int64_t>& axes :
+         std::vector<std::vector<int64_t>>{{1}, {0, 2}, {-1}, {1, 2, 3}})
+      for (int keep : {0, 1}) {
+        const Attribute keepdims = Attribute::make_int("keepdims", keep);
+        cases.push_back({r.type, {x, axes_tensor(axes)}, {keepdims}, 18});
+        if (r.type != "ReduceSum")
+          cases.push_back({r.type, {x}, {Attribute::make_ints("axes", axes), keepdims}, 13});
+      }
+  const Tensor ties = Tensor::from_vector<float>({2, 5}, {1, 3, 3, 0, 3, 2, 2, 5, 2, 5});
+  for (const char* type : {"ArgMax", "ArgMin"})
+    for (int last : {0, 1})
+      for (int64_t axis : {0, 1, -1})
+        cases.push_back(
+            {type,
+             {ties},
+             {Attribute::make_int("axis", axis), Attribute::make_int("select_last_index", last)},
+             13});
+  for (int exclusive : {0, 1})
+    for (int reverse : {0, 1})
+      cases.push_back(
+          {"CumSum",
+           {x, Tensor::scalar<int64_t>(2)},
+           {Attribute::make_int("exclusive", exclusive), Attribute::make_int("reverse", reverse)},
+           14});
+  testing::expect_agrees_with_ort(cases);
 }
 
 }  // namespace
