@@ -250,9 +250,10 @@ std::vector<std::optional<Tensor>> op_inputs(const Config& c, const Inputs& in, 
   return v;
 }
 
-std::vector<Tensor> run_kernel(const Config& c, const Inputs& in,
-                               DataType dtype = DataType::Float) {
+std::vector<Tensor> run_kernel(const Config& c, const Inputs& in, DataType dtype = DataType::Float,
+                               int threads = 1) {
   testing::SingleOp spec;
+  spec.threads = threads;
   spec.type = op_name(c.kind);
   spec.inputs = op_inputs(c, in, dtype);
   spec.attributes = attributes(c);
@@ -273,6 +274,9 @@ void check(const Config& c, DataType dtype = DataType::Float, double tol = 2e-5)
   const Inputs in = make_inputs(c);
   const RefOut ref = reference(c, in);
   std::vector<Tensor> out = run_kernel(c, in, dtype);
+  // Threads split the batch; results must not depend on them.
+  const std::vector<Tensor> threaded = run_kernel(c, in, dtype, 3);
+  for (size_t k = 0; k < out.size(); ++k) EXPECT_TRUE(out[k].equals(threaded[k])) << "output " << k;
   const int64_t D = dirs_of(c);
   ASSERT_EQ(out[0].dtype(), dtype);
   if (c.layout) {
