@@ -180,11 +180,15 @@ TEST(Reduce, NaNAndIntegersAndThreads) {
   EXPECT_EQ(run1("ReduceProd", {i}, {Attribute::make_ints("axes", {1})}).to_int64_vector(),
             (std::vector<int64_t>{-6, 120}));
   const Tensor big = testing::random_tensor(DataType::Float, {16, 64, 96}, 8);
-  for (const std::vector<int64_t>& axes : std::vector<std::vector<int64_t>>{{0}, {1}, {2}, {0, 2}})
+  for (const std::vector<int64_t>& axes :
+       std::vector<std::vector<int64_t>>{{0}, {1}, {2}, {0, 2}, {0, 1, 2}})
     for (const char* type : {"ReduceSum", "ReduceMax", "ReduceLogSumExp"})
       EXPECT_TRUE(run1(type, {big}, {Attribute::make_ints("axes", axes)}, 13, 1)
                       .equals(run1(type, {big}, {Attribute::make_ints("axes", axes)}, 13, 4)))
           << type;
+  double sum = 0;  // the full reduction runs in chunks
+  for (int64_t k = 0; k < big.numel(); ++k) sum += big.value_as_double(k);
+  EXPECT_NEAR(run1("ReduceSum", {big}, {}, 13, 2).to_float_vector()[0], sum, 1e-5 * big.numel());
   EXPECT_THROW(run1("ReduceMean", {x}, {Attribute::make_ints("axes", {2})}), Error);
   EXPECT_THROW(run1("ReduceMean", {x}, {Attribute::make_ints("axes", {1, -1})}), Error);
 }

@@ -2,6 +2,7 @@
 // Kernel family: activation. Pointwise activations here; Softmax, LogSoftmax and Hardmax in
 // softmax.cpp. Registered in register_activation_kernels (listed in
 // src/runtime/kernel_registry.cpp); tested in tests/runtime/test_activation.cpp.
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.

@@ -2,6 +2,7 @@
 // Kernel family: elementwise, Cast and CastLike (numeric dtypes, and string in both directions).
 // Registered through register_cast_kernels, called by register_elementwise_kernels
 // (elementwise.cpp); tested in tests/runtime/test_elementwise.cpp (Cast*).
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.

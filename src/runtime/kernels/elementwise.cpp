@@ -3,6 +3,7 @@
 // logical, bitwise), the variadic Max/Min/Sum/Mean, Where and Clip; unary math lives in
 // elementwise_unary.cpp, Cast/CastLike in cast.cpp. Registered in register_elementwise_kernels
 // (listed in src/runtime/kernel_registry.cpp); tested in tests/runtime/test_elementwise.cpp.
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.

@@ -2,6 +2,7 @@
 // Kernel family: elementwise, unary part: math functions, IsNaN/IsInf, Not and BitwiseNot.
 // Registered through register_unary_kernels, called by register_elementwise_kernels
 // (elementwise.cpp); tested in tests/runtime/test_elementwise.cpp.
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.

@@ -3,6 +3,7 @@
 // ReduceSum, and as an input since); ArgMax/ArgMin/CumSum live in reduce_axis.cpp. Registered
 // in register_reduce_kernels (listed in src/runtime/kernel_registry.cpp); tested in
 // tests/runtime/test_reduce.cpp.
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.
@@ -145,6 +146,25 @@ void accumulate(const T* x, typename R::A* acc, const typename R::A* shift,
   }
 }
 
+// A reduction of everything: fixed chunks (set by the size, not the thread count, so the
+// result does not depend on it) reduced in parallel, then combined in order.
+template <typename R, typename T>
+typename R::A reduce_all(const T* x, int64_t total, const typename R::A* shift, int threads) {
+  using A = typename R::A;
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (total + kChunk - 1) / kChunk;
+  std::vector<A> partial(static_cast<size_t>(chunks), R::init());
+  parallel_for(threads, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const std::vector<Group> run = {{std::min(kChunk, total - c * kChunk), 1, 0, true}};
+      accumulate<R>(x + c * kChunk, &partial[static_cast<size_t>(c)], shift, run, 1, 0, 0);
+    }
+  });
+  A acc = R::init();
+  for (const A& p : partial) acc = R::combine(acc, p);
+  return acc;
+}
+
 // Reduces x (of `shape`) over the dims flagged in `reduced` into `out` (the kept elements in
 // order).
 template <Kind K, typename T>
@@ -167,6 +187,10 @@ void reduce(const T* x, T* out, const Shape& shape, const std::vector<bool>& red
         split = g;
     auto pass = [&](auto reducer, auto* accumulators, auto shifts) {
       using RR = decltype(reducer);
+      if (groups.size() == 1 && groups[0].reduced) {
+        *accumulators = reduce_all<RR>(x, total, shifts, threads);
+        return;
+      }
       if (split == groups.size()) {
         accumulate<RR>(x, accumulators, shifts, groups, split, 0, 0);
         return;

@@ -2,6 +2,7 @@
 // Kernel family: reduce, single-axis part: ArgMax, ArgMin (keepdims, select_last_index) and
 // CumSum (exclusive, reverse). Registered through register_axis_reduce_kernels (called by
 // register_reduce_kernels in reduce.cpp); tested in tests/runtime/test_reduce.cpp.
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.

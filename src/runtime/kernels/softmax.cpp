@@ -3,6 +3,7 @@
 // coerced to 2-D at `axis` (default 1) and normalized over the flattened inner part; from
 // opset 13 only the single `axis` (default -1) is. Registered through register_softmax_kernels
 // (called by register_activation_kernels); tested in tests/runtime/test_activation.cpp.
+
 // GCC does not if-convert floating-point arithmetic that may trap, so `x < 0 ? a * x : x`
 // stays a branch and the loop does not vectorize; these kernels never read FP exception
 // flags (clang's default is the same). Before the includes so that templates get it too.
