@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenblas-dev libdnnl-dev ocl-icd-opencl-dev libstb-dev libzip-dev zipcmp zipmerge ziptool
-  libclang-rt-14-dev python3-onnx python3-numpy python3-torch python3-torchvision
+  libclang-rt-14-dev libomp-dev python3-onnx python3-numpy python3-torch python3-torchvision
   dataset-fashion-mnist time
 )
 
