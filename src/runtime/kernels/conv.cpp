@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "conv_dnnl.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
 #include "nn_util.h"
@@ -268,6 +269,21 @@ void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, 
   });
 }
 
+// The oneDNN description of a dense 2-D conv (slots 1 and 2 of the geometry).
+DnnlConv dnnl_conv(const ConvShape& s) {
+  DnnlConv c{s.batch, s.in_channels, s.out_channels, {}, {}, {}, {}, {}, {}, {}};
+  for (int i = 0; i < 2; ++i) {
+    c.in[i] = s.g.in[i + 1];
+    c.out[i] = s.g.out[i + 1];
+    c.kernel[i] = s.g.kernel[i + 1];
+    c.stride[i] = s.g.stride[i + 1];
+    c.dilation[i] = s.g.dilation[i + 1];
+    c.pad_begin[i] = s.g.pad_begin[i + 1];
+    c.pad_end[i] = s.g.pad_end[i + 1];
+  }
+  return c;
+}
+
 // y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, k...]) + bias.
 template <typename T>
 void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s, int threads) {
@@ -295,6 +311,9 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
     });
     return;
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s), x, w, bias, y, threads)) return;
+  }
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {
       const T* xg = x + (n * s.in_channels + gi * Cg) * in_plane;
@@ -319,6 +338,9 @@ void conv_transpose_forward(const T* x, const T* w, const T* bias, T* y, const C
   const int64_t Cg = s.in_channels / s.group, Mg = s.out_channels / s.group;
   const int64_t K = g.kernel_size(), x_plane = g.out_size(), y_plane = g.in_size();
   std::vector<T> col(static_cast<size_t>(Mg * K * x_plane));
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s), x, w, bias, y, threads)) return;
+  }
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {
       const T* xg = x + (n * s.in_channels + gi * Cg) * x_plane;

@@ -151,7 +151,6 @@ void run_matmul(const MatMulPlan& p, const T* a, const T* b, T* y, int threads) 
   }
   // Many small products: one per thread, each serial; otherwise BLAS threads each product.
   if (batches >= threads && p.m * p.n * p.k < (1 << 20)) {
-    set_blas_threads(1);
     parallel_for(threads, batches, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
         gemm_any<T>(false, false, p.m, p.n, p.k, T(1), a + p.a_offsets[i], p.k, b + p.b_offsets[i],

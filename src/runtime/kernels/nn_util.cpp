@@ -8,9 +8,7 @@
 #include <dnnl.h>
 #include <omp.h>
 
-#include <atomic>
 #include <climits>
-#include <cstdlib>
 #include <string>
 
 namespace qforge::kernels {
@@ -50,8 +48,6 @@ void resolve_dim(const KernelContext& ctx, const std::string& auto_pad, bool cei
   if ((g.out[s] - 1) * g.stride[s] >= g.in[s] + g.pad_begin[s]) --g.out[s];
 }
 
-std::atomic<int> g_blas_threads{-1};
-
 int blas_int(int64_t v) {
   if (v > INT_MAX) fail(ErrorKind::Shape, "matrix dimension {} exceeds the BLAS limit", v);
   return static_cast<int>(std::max<int64_t>(v, 1));
@@ -67,13 +63,6 @@ bool gemm_trivial(int64_t m, int64_t n, int64_t k, T beta, T* c, int64_t ldc) {
 }
 
 }  // namespace
-
-void set_blas_threads(int threads) {
-  threads = std::max(threads, 1);
-  // Inside a parallel region the caller owns the threads (and has set OpenBLAS to 1).
-  if (omp_in_parallel()) return;
-  if (g_blas_threads.exchange(threads) != threads) openblas_set_num_threads(threads);
-}
 
 std::vector<int64_t> WindowGeometry::out_dims() const {
   return std::vector<int64_t>(out.begin() + (kSlots - spatial), out.end());
@@ -143,27 +132,13 @@ WindowGeometry window_geometry(const KernelContext& ctx, const Shape& x_shape,
 
 namespace {
 
-bool use_openblas_sgemm() {
-  static const bool openblas = [] {
-    const char* v = std::getenv("QFORGE_SGEMM");  // measurement switch: "openblas" or oneDNN
-    return v && std::string(v) == "openblas";
-  }();
-  return openblas;
-}
-
 void blas_call(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (!use_openblas_sgemm()) {
-    const dnnl_status_t status =
-        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, std::max<int64_t>(lda, 1), b,
-                   std::max<int64_t>(ldb, 1), beta, c, std::max<int64_t>(ldc, 1));
-    if (status != dnnl_success)
-      fail(ErrorKind::Internal, "oneDNN sgemm failed (status {})", static_cast<int>(status));
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              blas_int(m), blas_int(n), blas_int(k), alpha, a, blas_int(lda), b, blas_int(ldb),
-              beta, c, blas_int(ldc));
+  const dnnl_status_t status =
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, std::max<int64_t>(lda, 1), b,
+                 std::max<int64_t>(ldb, 1), beta, c, std::max<int64_t>(ldc, 1));
+  if (status != dnnl_success)
+    fail(ErrorKind::Internal, "oneDNN sgemm failed (status {})", static_cast<int>(status));
 }
 void blas_call(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
                int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
@@ -175,20 +150,20 @@ void blas_call(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, 
 // Below this many multiply-adds a GEMM is not worth splitting over threads.
 constexpr int64_t kSplitWork = int64_t{1} << 18;
 
-// OpenBLAS stays serial and the product is split into column (or row) blocks over our own
-// OpenMP threads: two thread pools spinning on two cores starve each other (measured: a 3x3
-// conv ran 8x slower with OpenBLAS threads next to OpenMP loops).
+// One thread pool only: float GEMMs run in oneDNN, which threads through the same OpenMP pool as
+// parallel_for; double GEMMs run in a serial OpenBLAS, split into column (or row) blocks over
+// parallel_for. (Measured: OpenBLAS's own pthreads spinning next to OpenMP loops made a 3x3
+// conv 8x slower on 2 cores; oneDNN's sgemm was also 10-40% faster than OpenBLAS's here.)
 template <typename T>
 void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads) {
   if (gemm_trivial(m, n, k, beta, c, ldc)) return;
-  if (std::getenv("QFORGE_OPENBLAS_THREADS")) {  // measurement switch: OpenBLAS's own threads
-    set_blas_threads(threads);
-    blas_call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  set_blas_threads(1);
-  if (std::is_same_v<T, float> && !use_openblas_sgemm() && !omp_in_parallel()) {
+  static const bool serial_openblas = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)serial_openblas;
+  if (std::is_same_v<T, float> && !omp_in_parallel()) {
     // oneDNN threads through the same OpenMP pool as parallel_for: let it split the product.
     const int saved = omp_get_max_threads();
     omp_set_num_threads(std::max(threads, 1));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the conv, gemm, pooling and normalization families: sliding-window
-// geometry (kernel, strides, dilations, pads, auto_pad, ceil_mode), BLAS entry points and a
+// geometry (kernel, strides, dilations, pads, auto_pad, ceil_mode), GEMM entry points and a
 // wrapper that runs 16-bit float kernels in float. Implemented in nn_util.cpp; tested through
 // tests/runtime/test_conv.cpp, test_gemm.cpp, test_pooling.cpp and test_normalization.cpp.
 #pragma once
@@ -45,17 +45,15 @@ WindowGeometry window_geometry(const KernelContext& ctx, const Shape& x_shape,
 // The geometry's spatial values placed in the three slots (right-aligned); `fill` for the rest.
 std::array<int64_t, 3> to_slots(const std::vector<int64_t>& values, int64_t fill);
 
-// C = alpha * op(A) * op(B) + beta * C, row-major, through OpenBLAS with `threads` threads.
-// Safe for k == 0 and empty matrices.
+// C = alpha * op(A) * op(B) + beta * C, row-major, on up to `threads` OpenMP threads (float:
+// oneDNN's sgemm, double: OpenBLAS). Safe for k == 0, empty matrices and calls from inside
+// parallel_for (then serial).
 void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
               int64_t ldc, int threads);
 void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
               const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
               int64_t ldc, int threads);
-// OpenBLAS's own thread count; set it to 1 before calling gemm_* from inside parallel_for.
-void set_blas_threads(int threads);
-
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads) {

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+// The oneDNN path of the conv family (conv_dnnl.cpp), used by conv.cpp for dense 2-D float
+// convs where it measured faster than im2col + GEMM. Tested through tests/runtime/test_conv.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace qforge::kernels {
+
+// One dense (group 1) 2-D convolution in NCHW / OIHW; [0] is height, [1] width.
+struct DnnlConv {
+  int64_t batch, in_channels, out_channels;
+  int64_t in[2], out[2], kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
+};
+
+// Runs the conv through oneDNN and returns true, or returns false when im2col + GEMM is
+// expected to be faster or oneDNN has no implementation for it (y must then be computed anew).
+bool conv_dnnl(const DnnlConv& conv, const float* x, const float* w, const float* bias, float* y,
+               int threads);
+
+}  // namespace qforge::kernels
