@@ -295,5 +295,37 @@ TEST(EinsumKernel, CommonEquations) {
   EXPECT_THROW(run1("Einsum", {a}, {Attribute::make_string("equation", "ij->ij")}, 12), Error);
 }
 
+TEST(EinsumKernel, TransposedContractionsMatchLoops) {
+  // Attention-style scores: batch labels b,h; free q and k; summed d.
+  const Tensor q = rand({2, 3, 5, 4}, 41), k = rand({2, 3, 6, 4}, 42);
+  Tensor expected(DataType::Float, {2, 3, 5, 6});
+  for (int64_t b = 0; b < 6; ++b)
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t j = 0; j < 6; ++j) {
+        double acc = 0;
+        for (int64_t d = 0; d < 4; ++d)
+          acc += q.value_as_double((b * 5 + i) * 4 + d) * k.value_as_double((b * 6 + j) * 4 + d);
+        expected.data<float>()[(b * 5 + i) * 6 + j] = static_cast<float>(acc);
+      }
+  for (int threads : {1, 2})
+    expect_close(run1("Einsum", {q, k}, {Attribute::make_string("equation", "bhqd,bhkd->bhqk")}, 12,
+                      threads),
+                 expected);
+  // Output in another order than [batch, M, N], and a label summed inside one operand (falls
+  // back to the generic loop).
+  const Tensor a = rand({3, 4}, 43), b = rand({4, 5}, 44);
+  const Tensor ab = ref_matmul(a, b);
+  const Tensor t = run1("Einsum", {a, b}, {Attribute::make_string("equation", "ik,kj->ji")}, 12);
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 5; ++j)
+      EXPECT_NEAR(t.value_as_double(j * 3 + i), ab.value_as_double(i * 5 + j), 1e-5);
+  const Tensor col = run1("Einsum", {a, b}, {Attribute::make_string("equation", "ik,kj->j")}, 12);
+  for (int64_t j = 0; j < 5; ++j) {
+    double acc = 0;
+    for (int64_t i = 0; i < 3; ++i) acc += ab.value_as_double(i * 5 + j);
+    EXPECT_NEAR(col.value_as_double(j), acc, 1e-5);
+  }
+}
+
 }  // namespace
 }  // namespace qforge

@@ -60,10 +60,13 @@ std::vector<int> axis_labels(const Term& t, int ellipsis_dims, int ellipsis_rank
 }
 
 struct EinsumPlan {
-  std::vector<int64_t> sizes;                 // per loop label: output labels first, then summed
+  std::vector<int> loop;                      // label ids: output labels first, then summed
+  std::vector<int64_t> sizes;                 // per loop label
   size_t num_out = 0;                         // number of output labels
   std::vector<std::vector<int64_t>> strides;  // per input, per loop label (summed for diagonals)
   Shape out_shape;
+  std::vector<std::vector<int>> labels;  // per input, per axis
+  bool simple = true;                    // no diagonal and no broadcast dim in any input
 };
 
 EinsumPlan plan_einsum(const KernelContext& ctx, std::string eq,
@@ -131,18 +134,104 @@ EinsumPlan plan_einsum(const KernelContext& ctx, std::string eq,
         std::find(out_labels.begin(), out_labels.end(), l) == out_labels.end())
       loop.push_back(l);
   for (int l : loop) p.sizes.push_back(std::max<int64_t>(label_size[l], 0));
+  p.loop = loop;
+  p.labels = labels;
+  for (const std::vector<int>& ls : labels)
+    for (size_t d = 0; d < ls.size(); ++d)
+      if (std::find(ls.begin() + static_cast<std::ptrdiff_t>(d) + 1, ls.end(), ls[d]) != ls.end())
+        p.simple = false;
   for (int l : out_labels) p.out_shape.push_back(std::max<int64_t>(label_size[l], 0));
   for (size_t i = 0; i < ins.size(); ++i) {
     const std::vector<int64_t> st = contiguous_strides(ins[i]->shape());
     std::vector<int64_t> per_loop(loop.size(), 0);
     for (size_t d = 0; d < labels[i].size(); ++d) {
-      if (ins[i]->dim(static_cast<int>(d)) == 1) continue;  // broadcast
       const size_t pos = std::find(loop.begin(), loop.end(), labels[i][d]) - loop.begin();
+      if (ins[i]->dim(static_cast<int>(d)) != p.sizes[pos] || per_loop[pos] != 0) p.simple = false;
+      if (ins[i]->dim(static_cast<int>(d)) == 1) continue;  // broadcast
       per_loop[pos] += st[d];
     }
     p.strides.push_back(per_loop);
   }
   return p;
+}
+
+// dst = src transposed so that dst axis d is src axis axes[d].
+template <typename T>
+void permute(const T* src, const Shape& shape, const std::vector<int>& axes, T* dst) {
+  const std::vector<int64_t> st = contiguous_strides(shape);
+  Shape ds;
+  std::vector<int64_t> dst_strides;
+  for (int a : axes) {
+    ds.push_back(shape[a]);
+    dst_strides.push_back(st[a]);
+  }
+  const int64_t total = shape_numel(shape);
+  std::vector<int64_t> idx(ds.size(), 0);
+  int64_t off = 0;
+  for (int64_t i = 0; i < total; ++i) {
+    dst[i] = src[off];
+    for (size_t d = ds.size(); d-- > 0;) {
+      off += dst_strides[d];
+      if (++idx[d] < ds[d]) break;
+      off -= dst_strides[d] * ds[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// Two operands without diagonals or broadcasting: transpose into [batch, M, K] x [batch, K, N]
+// and run batched GEMMs. False when a label needs a reduction inside one operand.
+template <typename T>
+bool einsum_as_matmul(const EinsumPlan& p, const Tensor& a, const Tensor& b, T* out, int threads) {
+  std::vector<int> batch, m, n, k;
+  const auto has = [](const std::vector<int>& v, int l) {
+    return std::find(v.begin(), v.end(), l) != v.end();
+  };
+  for (size_t i = 0; i < p.loop.size(); ++i) {
+    const int l = p.loop[i];
+    const bool in_a = has(p.labels[0], l), in_b = has(p.labels[1], l), in_out = i < p.num_out;
+    if (in_a && in_b)
+      (in_out ? batch : k).push_back(l);
+    else if (in_out)
+      (in_a ? m : n).push_back(l);
+    else
+      return false;
+  }
+  const auto size_of = [&](const std::vector<int>& ls) {
+    int64_t v = 1;
+    for (int l : ls) v *= p.sizes[std::find(p.loop.begin(), p.loop.end(), l) - p.loop.begin()];
+    return v;
+  };
+  const auto axes_of = [](const std::vector<int>& axis_labels,
+                          std::vector<std::vector<int>> groups) {
+    std::vector<int> axes;
+    for (const auto& g : groups)
+      for (int l : g)
+        axes.push_back(static_cast<int>(std::find(axis_labels.begin(), axis_labels.end(), l) -
+                                        axis_labels.begin()));
+    return axes;
+  };
+  const int64_t nb = size_of(batch), nm = size_of(m), nn = size_of(n), nk = size_of(k);
+  std::vector<T> at(static_cast<size_t>(a.numel())), bt(static_cast<size_t>(b.numel())),
+      r(static_cast<size_t>(nb * nm * nn));
+  permute(a.data<T>(), a.shape(), axes_of(p.labels[0], {batch, m, k}), at.data());
+  permute(b.data<T>(), b.shape(), axes_of(p.labels[1], {batch, k, n}), bt.data());
+  const bool per_thread = nb >= threads && nm * nn * nk < (1 << 20);
+  parallel_for(per_thread ? threads : 1, nb, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i)
+      gemm<T>(false, false, nm, nn, nk, T(1), at.data() + i * nm * nk, nk, bt.data() + i * nk * nn,
+              nn, T(0), r.data() + i * nm * nn, nn, per_thread ? 1 : threads);
+  });
+  // r is laid out as [batch..., m..., n...]; the output wants the equation's order.
+  std::vector<int> r_labels = batch;
+  r_labels.insert(r_labels.end(), m.begin(), m.end());
+  r_labels.insert(r_labels.end(), n.begin(), n.end());
+  Shape r_shape;
+  for (int l : r_labels) r_shape.push_back(size_of({l}));
+  const std::vector<int> out_labels(p.loop.begin(),
+                                    p.loop.begin() + static_cast<std::ptrdiff_t>(p.num_out));
+  permute(r.data(), r_shape, axes_of(r_labels, {out_labels}), out);
+  return true;
 }
 
 template <typename T>
@@ -195,6 +284,11 @@ void einsum(KernelContext& ctx) {
       std::vector<const T*> data;
       for (const Tensor* t : ins) data.push_back(t->data<T>());
       Tensor& y = ctx.allocate_output(0, ins[0]->dtype(), p.out_shape);
+      if constexpr (std::is_floating_point_v<T>) {
+        if (ins.size() == 2 && p.simple &&
+            einsum_as_matmul<T>(p, *ins[0], *ins[1], y.data<T>(), ctx.num_threads()))
+          return;
+      }
       run_einsum<T>(p, data, y.data<T>(), ctx.num_threads());
     } else {
       fail(ErrorKind::UnsupportedOp, "{}: dtype {} is not supported", ctx.op().describe(),
