@@ -4,6 +4,7 @@
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 JOBS ?= $(shell nproc)
+# Tests run in parallel: OpenMP threads that spin while idle would steal the other tests' cores.
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=/usr/bin/python3
 
 .PHONY: all setup build test test-sanitize demo fuzz bench format clean
@@ -18,14 +19,14 @@ build: setup
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	@cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+	@cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest -j $(JOBS) --output-on-failure
 
 # ASan + UBSan build of the library and the unit tests (CI runs this too).
 test-sanitize: setup
 	@cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQFORGE_SANITIZE=ON \
 	  -DPython3_EXECUTABLE=/usr/bin/python3 > /dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
-	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 ctest -j $(JOBS) --output-on-failure
+	@cd $(BUILD_ASAN) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 ctest -j $(JOBS) --output-on-failure
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
