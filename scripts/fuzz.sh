@@ -30,8 +30,10 @@ if [ -z "$corpus" ]; then
 fi
 mkdir -p "$corpus" "$build/artifacts"
 if [ -z "$(ls -A "$corpus")" ] && [ -d "$testdata/node" ]; then
-  # A few hundred small node models: every op family, subgraphs, typed and raw tensors.
-  find "$testdata/node" -name model.onnx -size -4k | sort | head -n 400 | while read -r model; do
+  # A few hundred small node models (every op family, subgraphs, typed and raw tensors) and the
+  # simple/ models (sequences, strings, typed initializers, IR v3).
+  { find "$testdata/node" -name model.onnx -size -4k | sort | head -n 400
+    find "$testdata/simple" -name model.onnx -size -16k | sort; } | while read -r model; do
     cp "$model" "$corpus/$(basename "$(dirname "$model")").onnx"
   done
 fi

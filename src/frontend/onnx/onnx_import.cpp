@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // ONNX ModelProto -> Graph. Keeps every field needed to write the model back unchanged.
 // Malformed input (bad tensors, dangling names, cycles, attributes of the wrong type) gives an
-// Error naming the file and node. Tested by tests/frontend/test_onnx_import.cpp and the
-// round-trip suite over the ONNX backend test data.
+// Error naming the file and node. Tested by tests/frontend/test_onnx_import_errors.cpp,
+// test_onnx_roundtrip.cpp (the whole ONNX backend test data) and tests/fuzz/.
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/defs/schema.h>
 
@@ -71,6 +71,25 @@ void read_value_info(const onnx::ValueInfoProto& info, Variable* var) {
 std::unique_ptr<Graph> import_graph(const onnx::GraphProto& proto, const ImportContext& ctx,
                                     Graph* parent, Operation* owner);
 
+// Pre-IR-v3 models may omit an attribute's type: it is the one of the value field that is set
+// (0 for a bare reference to a function's attribute).
+int32_t inferred_attribute_type(const onnx::AttributeProto& proto, const std::string& what) {
+  const std::pair<bool, int32_t> candidates[] = {{proto.has_f(), 1},
+                                                 {proto.has_i(), 2},
+                                                 {proto.has_s(), 3},
+                                                 {proto.has_t(), 4},
+                                                 {proto.has_g(), 5},
+                                                 {proto.floats_size() > 0, 6},
+                                                 {proto.ints_size() > 0, 7},
+                                                 {proto.strings_size() > 0, 8},
+                                                 {proto.tensors_size() > 0, 9},
+                                                 {proto.graphs_size() > 0, 10},
+                                                 {!proto.ref_attr_name().empty(), 0}};
+  for (const auto& [present, type] : candidates)
+    if (present) return type;
+  fail(ErrorKind::InvalidModel, "{} has no type and no value", what);
+}
+
 Attribute import_attribute(const onnx::AttributeProto& proto, const ImportContext& ctx,
                            Graph* graph, Operation* op) {
   Attribute a;
@@ -81,34 +100,7 @@ Attribute import_attribute(const onnx::AttributeProto& proto, const ImportContex
   if (a.name.empty()) fail(ErrorKind::InvalidModel, "attribute without a name");
   ImportContext nested = ctx;
   ++nested.depth;
-  int32_t type = proto.type();
-  if (type == 0) {
-    // Pre-IR-v3 models may omit the type; infer it from the field that is set.
-    if (proto.has_f())
-      type = 1;
-    else if (proto.has_i())
-      type = 2;
-    else if (proto.has_s())
-      type = 3;
-    else if (proto.has_t())
-      type = 4;
-    else if (proto.has_g())
-      type = 5;
-    else if (proto.floats_size())
-      type = 6;
-    else if (proto.ints_size())
-      type = 7;
-    else if (proto.strings_size())
-      type = 8;
-    else if (proto.tensors_size())
-      type = 9;
-    else if (proto.graphs_size())
-      type = 10;
-    else if (!a.ref_attr_name.empty())
-      type = 0;
-    else
-      fail(ErrorKind::InvalidModel, "{} has no type and no value", what);
-  }
+  const int32_t type = proto.type() == 0 ? inferred_attribute_type(proto, what) : proto.type();
   if (type < 0 || type > 14) fail(ErrorKind::InvalidModel, "{} has unknown type {}", what, type);
   a.type = static_cast<AttributeType>(type);
   switch (a.type) {
@@ -190,6 +182,51 @@ Variable* get_or_create(Graph& graph, const std::string& name) {
   return graph.create_variable(name);
 }
 
+void import_initializers(const onnx::GraphProto& proto, const ImportContext& ctx, Graph& graph) {
+  for (const auto& init : proto.initializer()) {
+    const std::string what = fmt::format("initializer '{}'", init.name());
+    if (init.name().empty()) fail(ErrorKind::InvalidModel, "an initializer has no name");
+    if (graph.find_variable(init.name()))
+      fail(ErrorKind::InvalidModel, "{} is defined twice", what);
+    graph.create_variable(init.name(), tensor_from_proto(init, ctx.base_dir, what));
+  }
+  for (const auto& sparse : proto.sparse_initializer()) {
+    const std::string name = sparse.values().name();
+    const std::string what = fmt::format("sparse initializer '{}'", name);
+    if (name.empty()) fail(ErrorKind::InvalidModel, "a sparse initializer has no name");
+    if (graph.find_variable(name)) fail(ErrorKind::InvalidModel, "{} is defined twice", what);
+    graph.create_variable(name, tensor_from_sparse_proto(sparse, ctx.base_dir, what,
+                                                         ctx.options.max_sparse_dense_bytes));
+  }
+}
+
+void import_node(const onnx::NodeProto& node, const ImportContext& ctx, Graph& graph) {
+  if (node.op_type().empty()) fail(ErrorKind::InvalidModel, "node has no op_type");
+  const int64_t opset = ctx.model->opset_of(node.domain());
+  if (ctx.options.verify_schemas && is_standard_domain(node.domain())) verify_schema(node, opset);
+  std::vector<Variable*> inputs, outputs;
+  for (const std::string& name : node.input())  // "" is an omitted optional input
+    inputs.push_back(name.empty() ? nullptr : get_or_create(graph, name));
+  for (const std::string& name : node.output()) {
+    Variable* var = name.empty() ? nullptr : get_or_create(graph, name);
+    if (var && (var->producer() || std::count(outputs.begin(), outputs.end(), var)))
+      fail(ErrorKind::InvalidModel, "output '{}' is produced twice", name);
+    if (var && (var->is_parameter() || graph.is_graph_input(var)))
+      fail(ErrorKind::InvalidModel, "output '{}' is already a graph input or initializer", name);
+    outputs.push_back(var);
+  }
+  Operation* op =
+      graph.create_operation(node.op_type(), node.name(), inputs, outputs, {}, node.domain());
+  op->opset = opset;
+  op->doc_string = node.doc_string();
+  std::set<std::string> seen;
+  for (const auto& attr : node.attribute()) {
+    if (!seen.insert(attr.name()).second)
+      fail(ErrorKind::InvalidModel, "attribute '{}' is given twice", attr.name());
+    op->attributes.push_back(import_attribute(attr, ctx, &graph, op));
+  }
+}
+
 std::unique_ptr<Graph> import_graph(const onnx::GraphProto& proto, const ImportContext& ctx,
                                     Graph* parent, Operation* owner) {
   if (ctx.depth > kMaxSubgraphDepth)
@@ -202,22 +239,7 @@ std::unique_ptr<Graph> import_graph(const onnx::GraphProto& proto, const ImportC
   graph->model.opset_imports = ctx.model->opset_imports;
   for (const auto& annotation : proto.quantization_annotation())
     graph->model.quantization_annotations.push_back(annotation.SerializeAsString());
-
-  for (const auto& init : proto.initializer()) {
-    const std::string what = fmt::format("initializer '{}'", init.name());
-    if (init.name().empty()) fail(ErrorKind::InvalidModel, "an initializer has no name");
-    if (graph->find_variable(init.name()))
-      fail(ErrorKind::InvalidModel, "{} is defined twice", what);
-    graph->create_variable(init.name(), tensor_from_proto(init, ctx.base_dir, what));
-  }
-  for (const auto& sparse : proto.sparse_initializer()) {
-    const std::string name = sparse.values().name();
-    const std::string what = fmt::format("sparse initializer '{}'", name);
-    if (name.empty()) fail(ErrorKind::InvalidModel, "a sparse initializer has no name");
-    if (graph->find_variable(name)) fail(ErrorKind::InvalidModel, "{} is defined twice", what);
-    graph->create_variable(name, tensor_from_sparse_proto(sparse, ctx.base_dir, what,
-                                                          ctx.options.max_sparse_dense_bytes));
-  }
+  import_initializers(proto, ctx, *graph);
   for (const auto& input : proto.input()) {
     if (input.name().empty()) fail(ErrorKind::InvalidModel, "a graph input has no name");
     Variable* var = get_or_create(*graph, input.name());
@@ -229,38 +251,7 @@ std::unique_ptr<Graph> import_graph(const onnx::GraphProto& proto, const ImportC
   for (const auto& node : proto.node()) {
     const std::string where =
         fmt::format("node '{}' ({})", node.name(), node.op_type().empty() ? "?" : node.op_type());
-    with_error_context(where, [&] {
-      if (node.op_type().empty()) fail(ErrorKind::InvalidModel, "node has no op_type");
-      const int64_t opset = ctx.model->opset_of(node.domain());
-      if (ctx.options.verify_schemas && is_standard_domain(node.domain()))
-        verify_schema(node, opset);
-      std::vector<Variable*> inputs, outputs;
-      for (const std::string& name : node.input())
-        inputs.push_back(name.empty() ? nullptr : get_or_create(*graph, name));
-      for (const std::string& name : node.output()) {
-        if (name.empty()) {
-          outputs.push_back(nullptr);
-          continue;
-        }
-        Variable* var = get_or_create(*graph, name);
-        if (var->producer() || std::count(outputs.begin(), outputs.end(), var))
-          fail(ErrorKind::InvalidModel, "output '{}' is produced twice", name);
-        if (var->is_parameter() || graph->is_graph_input(var))
-          fail(ErrorKind::InvalidModel, "output '{}' is already a graph input or initializer",
-               name);
-        outputs.push_back(var);
-      }
-      Operation* op =
-          graph->create_operation(node.op_type(), node.name(), inputs, outputs, {}, node.domain());
-      op->opset = opset;
-      op->doc_string = node.doc_string();
-      std::set<std::string> seen;
-      for (const auto& attr : node.attribute()) {
-        if (!seen.insert(attr.name()).second)
-          fail(ErrorKind::InvalidModel, "attribute '{}' is given twice", attr.name());
-        op->attributes.push_back(import_attribute(attr, ctx, graph.get(), op));
-      }
-    });
+    with_error_context(where, [&] { import_node(node, ctx, *graph); });
   }
   for (const auto& info : proto.value_info()) {
     if (info.name().empty()) continue;
@@ -337,6 +328,28 @@ auto with_printable_errors(Body&& body) -> decltype(body()) {
 
 }  // namespace
 
+namespace {
+ModelInfo read_model_info(const onnx::ModelProto& proto, const std::string& display_name) {
+  ModelInfo info;
+  info.ir_version = proto.ir_version();
+  for (const auto& opset : proto.opset_import())
+    info.opset_imports.emplace_back(opset.domain(), opset.version());
+  if (info.opset_imports.empty() && proto.ir_version() < 3)
+    info.opset_imports.emplace_back("", 1);  // IR v1/v2 models predate opset_import
+  info.producer_name = proto.producer_name();
+  info.producer_version = proto.producer_version();
+  info.domain = proto.domain();
+  info.model_version = proto.model_version();
+  info.doc_string = proto.doc_string();
+  for (const auto& prop : proto.metadata_props())
+    info.metadata_props.emplace_back(prop.key(), prop.value());
+  for (const auto& fn : proto.functions()) info.functions.push_back(fn.SerializeAsString());
+  for (const auto& ti : proto.training_info()) info.training_info.push_back(ti.SerializeAsString());
+  info.source_path = display_name;
+  return info;
+}
+}  // namespace
+
 std::unique_ptr<Graph> graph_from_model_proto(const onnx::ModelProto& proto,
                                               const std::string& display_name,
                                               const std::string& base_dir,
@@ -344,25 +357,10 @@ std::unique_ptr<Graph> graph_from_model_proto(const onnx::ModelProto& proto,
   return with_printable_errors([&] {
     return with_error_context(display_name, [&] {
       if (!proto.has_graph()) fail(ErrorKind::InvalidModel, "not an ONNX model (no graph)");
-      ModelInfo info;
-      info.ir_version = proto.ir_version();
-      for (const auto& opset : proto.opset_import())
-        info.opset_imports.emplace_back(opset.domain(), opset.version());
-      if (info.opset_imports.empty() && proto.ir_version() < 3)
-        info.opset_imports.emplace_back("", 1);  // IR v1/v2 models predate opset_import
-      info.producer_name = proto.producer_name();
-      info.producer_version = proto.producer_version();
-      info.domain = proto.domain();
-      info.model_version = proto.model_version();
-      info.doc_string = proto.doc_string();
-      for (const auto& prop : proto.metadata_props())
-        info.metadata_props.emplace_back(prop.key(), prop.value());
-      for (const auto& fn : proto.functions()) info.functions.push_back(fn.SerializeAsString());
-      for (const auto& ti : proto.training_info())
-        info.training_info.push_back(ti.SerializeAsString());
-      info.source_path = display_name;
+      ModelInfo info = read_model_info(proto, display_name);
       ImportContext ctx{base_dir, &info, options, 0};
       auto graph = import_graph(proto.graph(), ctx, nullptr, nullptr);
+      // The root graph's annotations were read into its own ModelInfo, replaced here.
       info.quantization_annotations = std::move(graph->model.quantization_annotations);
       graph->model = std::move(info);
       check_and_sort(*graph, {});
