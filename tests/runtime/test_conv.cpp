@@ -301,6 +301,18 @@ TEST(ConvTransposeKernel, MatchesScatterReference) {
       {"1x1", {2, 3, 4, 4}, {3, 5, 1, 1}, {}, true},
       {"1d", {1, 2, 6}, {2, 3, 4}, {{3}, {}, {1, 2}, {}}, true},
       {"3d", {1, 2, 3, 3, 3}, {2, 2, 2, 2, 2}, {{2, 1, 2}, {}, {}, {}}, true},
+      // Big enough for the oneDNN deconvolution path (weights small next to the work).
+      {"dense 2x2 s2 onednn", {1, 24, 16, 16}, {24, 16, 2, 2}, {{2, 2}, {}, {}, {}}, true},
+      {"dense 3x3 s2 pad outpad onednn batch2",
+       {2, 16, 20, 18},
+       {16, 8, 3, 3},
+       {{2, 2}, {}, {1, 1, 1, 1}, {1, 1}},
+       false},
+      {"dense dilated asymmetric onednn",
+       {1, 16, 24, 24},
+       {16, 8, 3, 3},
+       {{1, 2}, {2, 1}, {1, 2, 0, 1}, {}},
+       true},
   };
   uint32_t seed = 100;
   for (const Case& c : cases) {

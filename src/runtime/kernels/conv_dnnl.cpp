@@ -27,9 +27,10 @@ dnnl::engine& cpu_engine() {
 // faster kernel saves per ~64 multiply-adds, hence this rule.
 bool worth_it(const DnnlConv& c) {
   if (c.kernel[0] * c.kernel[1] == 1) return false;  // 1x1: GEMM is faster (0.09 vs 0.35 ms)
-  const int64_t out_h = c.out[0], out_w = c.out[1];
+  // A ConvTranspose does the work of the forward conv from its y to its x.
+  const int64_t* small = c.transposed ? c.in : c.out;
   const int64_t macs =
-      c.batch * c.out_channels * out_h * out_w * c.in_channels * c.kernel[0] * c.kernel[1];
+      c.batch * c.out_channels * small[0] * small[1] * c.in_channels * c.kernel[0] * c.kernel[1];
   const int64_t weight_bytes = c.out_channels * c.in_channels * c.kernel[0] * c.kernel[1] * 4;
   return weight_bytes * 64 < macs;
 }
@@ -40,6 +41,24 @@ memory to_layout(const memory& user, const memory::desc& want, dnnl::stream& s) 
   memory m(want, cpu_engine());
   dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
   return m;
+}
+
+// The forward convolution, or for a ConvTranspose oneDNN's deconvolution, on the given layouts.
+dnnl::primitive_desc primitive_desc(const DnnlConv& c, const memory::desc& src,
+                                    const memory::desc& wei, const memory::desc& bias,
+                                    const memory::desc& dst, const memory::dims& strides,
+                                    const memory::dims& dilates, const memory::dims& pad_l,
+                                    const memory::dims& pad_r) {
+  const auto inference = dnnl::prop_kind::forward_inference;
+  if (c.transposed)
+    return dnnl::deconvolution_forward::primitive_desc(
+        dnnl::deconvolution_forward::desc(inference, dnnl::algorithm::deconvolution_direct, src,
+                                          wei, bias, dst, strides, dilates, pad_l, pad_r),
+        cpu_engine());
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(inference, dnnl::algorithm::convolution_direct, src, wei,
+                                      bias, dst, strides, dilates, pad_l, pad_r),
+      cpu_engine());
 }
 
 void run(const DnnlConv& c, const float* x, const float* w, const float* bias, float* y) {
@@ -55,26 +74,23 @@ void run(const DnnlConv& c, const float* x, const float* w, const float* bias, f
   const auto any = [](const memory::dims& d) {
     return memory::desc(d, memory::data_type::f32, Tag::any);
   };
-  const auto desc =
-      bias ? dnnl::convolution_forward::desc(
-                 dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any(src),
-                 any(wei), memory::desc(bia, memory::data_type::f32, Tag::x), any(dst), strides,
-                 dilates, pad_l, pad_r)
-           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                             dnnl::algorithm::convolution_direct, any(src),
-                                             any(wei), any(dst), strides, dilates, pad_l, pad_r);
-  const dnnl::convolution_forward::primitive_desc pd(desc, eng);  // JIT code is cached by oneDNN
+  const memory::desc bias_desc =
+      bias ? memory::desc(bia, memory::data_type::f32, Tag::x) : memory::desc();
+  const auto pd =
+      primitive_desc(c, any(src), any(wei), bias_desc, any(dst), strides, dilates, pad_l,
+                     pad_r);  // JIT code is cached by oneDNN
   const auto plain = [&](const memory::dims& d, Tag t, const float* p) {
     return memory(memory::desc(d, memory::data_type::f32, t), eng, const_cast<float*>(p));
   };
-  memory x_user = plain(src, Tag::nchw, x), w_user = plain(wei, Tag::oihw, w),
+  memory x_user = plain(src, Tag::nchw, x),
+         w_user = plain(wei, c.transposed ? Tag::iohw : Tag::oihw, w),
          y_user = plain(dst, Tag::nchw, y);
-  memory x_m = to_layout(x_user, pd.src_desc(), s), w_m = to_layout(w_user, pd.weights_desc(), s);
-  memory y_m = pd.dst_desc() == y_user.get_desc() ? y_user : memory(pd.dst_desc(), eng);
+  memory x_m = to_layout(x_user, pd.src_desc(0), s), w_m = to_layout(w_user, pd.weights_desc(0), s);
+  memory y_m = pd.dst_desc(0) == y_user.get_desc() ? y_user : memory(pd.dst_desc(0), eng);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, x_m}, {DNNL_ARG_WEIGHTS, w_m}, {DNNL_ARG_DST, y_m}};
   if (bias) args.emplace(DNNL_ARG_BIAS, plain(bia, Tag::x, bias));
-  dnnl::convolution_forward(pd).execute(s, args);
+  dnnl::primitive(pd).execute(s, args);
   if (y_m != y_user) dnnl::reorder(y_m, y_user).execute(s, y_m, y_user);
   s.wait();
 }

@@ -7,10 +7,13 @@
 
 namespace qforge::kernels {
 
-// One dense (group 1) 2-D convolution in NCHW / OIHW; [0] is height, [1] width.
+// One dense (group 1) 2-D convolution in NCHW / OIHW, or, when `transposed`, a ConvTranspose
+// with ONNX's IOHW weights; [0] is height, [1] width. `in`/`out` are the spatial sizes of x
+// and y, and pads/strides are those of the ONNX node.
 struct DnnlConv {
   int64_t batch, in_channels, out_channels;
   int64_t in[2], out[2], kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
+  bool transposed = false;
 };
 
 // Runs the conv through oneDNN and returns true, or returns false when im2col + GEMM is
