@@ -25,6 +25,9 @@ class Variable {
  public:
   std::string name;
   Tensor value;  // defined for parameters (initializers)
+  // A baked parameter's value before baking (PPQ's stored_value): the FP32 reference of error
+  // analysis. Empty for parameters never baked and for other variables.
+  Tensor fp32_value;
   // Declared or traced type. dtype Undefined and shape nullopt mean unknown.
   DataType dtype = DataType::Undefined;
   std::optional<std::vector<Dim>> shape;

@@ -72,5 +72,9 @@ std::unique_ptr<Graph> quantize_onnx_model(const std::string& onnx_file, Calibra
 // An executor over a quantized graph with fake quantization on every active TQC.
 class Executor;
 void attach_fake_quantization(Executor& executor, const Graph& graph);
+// Only the delegates the full simulation places on ops for which `only` is true (an edge
+// quantized by its producer stays with the producer): simulates those ops' quantization alone.
+void attach_fake_quantization(Executor& executor, const Graph& graph,
+                              const std::function<bool(const Operation&)>& only);
 
 }  // namespace qforge

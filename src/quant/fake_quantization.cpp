@@ -2,7 +2,8 @@
 // Simulation: installs an executor quantize delegate on every port whose config is active and
 // not baked, so the executor computes what the deployed engine computes on the exported QDQ
 // model. A consumer port whose value the producer already quantized with the same config is
-// skipped (fake quantization is idempotent, so this only saves time).
+// skipped (fake quantization is idempotent, so this only saves time). The filtered form keeps
+// this placement, so each quantized tensor belongs to exactly one op (layerwise analysis).
 #include "passes/pass_context.h"
 #include "qforge/executor.h"
 
@@ -16,9 +17,14 @@ bool needs_delegate(const TensorQuantizationConfig* config) {
 }  // namespace
 
 void attach_fake_quantization(Executor& executor, const Graph& graph) {
+  attach_fake_quantization(executor, graph, [](const Operation&) { return true; });
+}
+
+void attach_fake_quantization(Executor& executor, const Graph& graph,
+                              const std::function<bool(const Operation&)>& only) {
   for (const auto& owned : graph.operations()) {
     const Operation& op = *owned;
-    if (!op.quant_config) continue;
+    if (!op.quant_config || !only(op)) continue;
     for (size_t o = 0; o < op.num_outputs(); ++o) {
       const TensorQuantizationConfig* config = output_config(op, o);
       if (!needs_delegate(config)) continue;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The qforge command line end to end: inspect (text and JSON), run, and one-line errors with
-// a non-zero exit for bad input.
+// The qforge command line end to end: inspect (text and JSON), run, quantize with error
+// analysis, and one-line errors with a non-zero exit for bad input.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 
 #include "qforge/file_io.h"
 #include "qforge/onnx_io.h"
@@ -99,6 +100,43 @@ TEST(Cli, BadInputGivesOneLineErrorAndNonZeroExit) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << args << " -> " << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << " -> " << r.output;
   }
+}
+
+// x [N, 4] -> MatMul(x, w) -> y, quantized with error analysis on its calibration data.
+TEST(Cli, QuantizeWithErrorAnalysis) {
+  testing::TempDir dir;
+  Graph g;
+  g.model.opset_imports = {{"", 13}};
+  g.name = "mm";
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{-1, "N"}, {4, ""}};
+  Variable* y = g.create_variable("y");
+  y->dtype = DataType::Float;
+  g.create_operation(
+      "MatMul", "mm",
+      {x, g.create_variable("w", testing::random_tensor(DataType::Float, {4, 4}, 1))}, {y});
+  g.add_graph_input(x);
+  g.add_graph_output(y);
+  save_onnx_graph(g, dir.file("mm.onnx"));
+  std::filesystem::create_directories(dir.file("calib"));
+  for (int i = 0; i < 4; ++i)
+    write_npy(dir.file(fmt::format("calib/{}.npy", i)),
+              testing::random_tensor(DataType::Float, {1, 4}, 10 + i));
+  CommandResult r = run_cli(fmt::format(
+      "quantize {} --calib {} -o {} --analyse both --analyse-steps 3 --analyse-json {}",
+      dir.file("mm.onnx"), dir.file("calib"), dir.file("mm.int8.onnx"), dir.file("analysis.json")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("graphwise error analysis"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("layerwise error analysis"), std::string::npos) << r.output;
+  const auto doc = nlohmann::json::parse(read_file(dir.file("analysis.json")));
+  EXPECT_EQ(doc["graphwise"]["samples"], 3);
+  EXPECT_EQ(doc["graphwise"]["ops"][0]["name"], "mm");
+  EXPECT_EQ(doc["layerwise"]["ops"][0]["name"], "mm");
+  EXPECT_NE(run_cli(fmt::format("quantize {} --calib {} -o {} --analyse sideways",
+                                dir.file("mm.onnx"), dir.file("calib"), dir.file("mm.int8.onnx")))
+                .exit_code,
+            0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Baking: parameters are replaced by their fake-quantized values, so simulation no longer
-// quantizes them at run time and export can store them as exact integers.
+// quantizes them at run time and export can store them as exact integers. The float value is
+// kept in Variable::fp32_value (PPQ's stored_value) for error analysis.
 #include "quant_passes.h"
 
 namespace qforge {
@@ -12,6 +13,9 @@ void parameter_baking(Graph& graph, const PassContext&) {
       TensorQuantizationConfig* config = input_config(op, i);
       Variable* var = op.input(i);
       if (!config || !var || !var->is_parameter() || !config->is_active()) continue;
+      const bool baking = config->state == QuantizationState::Activated ||
+                          config->state == QuantizationState::Passive;
+      if (baking && !var->fp32_value.defined()) var->fp32_value = var->value;
       if (config->state == QuantizationState::Activated) {
         var->value = fake_quantize(var->value, *config);
         config->state = QuantizationState::Baked;
