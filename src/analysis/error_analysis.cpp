@@ -36,8 +36,7 @@ std::vector<const Operation*> select_ops(const Graph& graph, AnalysedOps which) 
   if (!quantized)
     fail(ErrorKind::Argument,
          "error analysis needs a quantized graph, and no op of graph '{}' has an active "
-         "quantization config "
-         "(dispatch and quantize it first)",
+         "quantization config (dispatch and quantize it first)",
          graph.name);
   std::vector<const Operation*> ops;
   for (const auto& op : graph.operations()) {
@@ -48,8 +47,8 @@ std::vector<const Operation*> select_ops(const Graph& graph, AnalysedOps which) 
   }
   if (ops.empty())
     fail(ErrorKind::Argument,
-         "graph '{}' has no quantized computing op (Conv, ConvTranspose, Gemm, MatMul) to analyse; "
-         "analyse the quantized or all ops instead",
+         "graph '{}' has no quantized computing op (Conv, ConvTranspose, Gemm, MatMul) to "
+         "analyse; analyse the quantized ops instead (CLI: --analyse-ops quantized)",
          graph.name);
   return ops;
 }

@@ -319,6 +319,19 @@ TEST(ErrorAnalysis, UnquantizedGraphIsAnError) {
   auto q = quantized_tiny_cnn(data);
   EXPECT_THROW(graphwise_error_analyse(*q, empty, quiet(2)), Error);
   EXPECT_THROW(analysed_ops_from_name("conv"), Error);
+  // Quantized, but no computing op: the default rows are empty, which is an error too.
+  MatMulGraph m;
+  Variable* y = m.graph->create_variable("y");
+  Operation* relu = m.graph->create_operation("Relu", "relu", {m.input("x")}, {y});
+  m.graph->add_graph_output(y);
+  auto config = std::make_shared<OperationQuantizationConfig>();
+  config->input_configs.push_back(linear_config(0.1f, 8));
+  config->output_configs.push_back(fp32_config());
+  relu->quant_config = config;
+  auto small = testing::MemoryDataset::random("x", {1, 4}, 2, 4);
+  EXPECT_THROW(graphwise_error_analyse(*m.graph, small, quiet(2)), Error);
+  EXPECT_EQ(
+      layerwise_error_analyse(*m.graph, small, quiet(2, 1, AnalysedOps::Quantized)).ops.size(), 1u);
 }
 
 TEST(ErrorAnalysis, TableAndJson) {
