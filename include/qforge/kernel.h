@@ -21,12 +21,14 @@ using KernelFn = void (*)(KernelContext& ctx);
 
 // Runs a subgraph (If/Loop/Scan bodies) with the given graph inputs; outer-scope names are
 // resolved through `outer` first, then the enclosing scopes of the caller.
-using SubgraphRunner = std::function<std::vector<Tensor>(
-    const Graph& body, const std::vector<Tensor>& inputs, const std::map<std::string, Tensor>& outer)>;
+using SubgraphRunner =
+    std::function<std::vector<Tensor>(const Graph& body, const std::vector<Tensor>& inputs,
+                                      const std::map<std::string, Tensor>& outer)>;
 
 class KernelContext {
  public:
-  KernelContext(const Operation& op, std::vector<const Tensor*> inputs, size_t num_outputs, int num_threads)
+  KernelContext(const Operation& op, std::vector<const Tensor*> inputs, size_t num_outputs,
+                int num_threads)
       : op_(op), inputs_(std::move(inputs)), outputs_(num_outputs), num_threads_(num_threads) {}
 
   const Operation& op() const { return op_; }
@@ -35,12 +37,26 @@ class KernelContext {
   bool has_input(size_t index) const { return index < inputs_.size() && inputs_[index] != nullptr; }
   // Fails with a clear message naming the node when the input is missing.
   const Tensor& input(size_t index) const;
-  const Tensor* optional_input(size_t index) const { return has_input(index) ? inputs_[index] : nullptr; }
+  const Tensor* optional_input(size_t index) const {
+    return has_input(index) ? inputs_[index] : nullptr;
+  }
   // Whether the graph consumes output `index` (optional outputs may be skipped when not).
-  bool output_wanted(size_t index) const { return index < outputs_.size() && op_.output(index) != nullptr; }
+  bool output_wanted(size_t index) const {
+    return index < outputs_.size() && op_.output(index) != nullptr;
+  }
 
-  // Allocates output `index` (zero-filled) and returns it.
-  Tensor& allocate_output(size_t index, DataType dtype, const Shape& shape);
+  // Allocates output `index` and returns it: zero-filled, or, for kernels that write every
+  // element, OutputInit::Uninitialized (saves a memory sweep per op).
+  enum class OutputInit { Zeros, Uninitialized };
+  Tensor& allocate_output(size_t index, DataType dtype, const Shape& shape,
+                          OutputInit init = OutputInit::Zeros);
+  // Output `output` for an element-wise kernel (element i of the output depends only on element
+  // i of input `input`): the input's own buffer when the executor has said nothing reads it
+  // afterwards and dtype and shape match, else a fresh uninitialized allocation.
+  Tensor& allocate_output_in_place(size_t output, size_t input, DataType dtype, const Shape& shape);
+  // Set by the executor: input ports whose value dies with this op and has no other owner.
+  void set_donatable_inputs(uint64_t mask) { donatable_inputs_ = mask; }
+
   // Sets output `index` to an existing tensor (e.g. a view that shares an input's buffer).
   void set_output(size_t index, Tensor tensor);
   std::vector<Tensor>& outputs() { return outputs_; }
@@ -52,15 +68,21 @@ class KernelContext {
                                    const std::map<std::string, Tensor>& outer = {}) const;
 
   // Attribute shortcuts (errors name the node).
-  int64_t attr_int(std::string_view name, int64_t fallback) const { return op_.attr_int(name, fallback); }
-  float attr_float(std::string_view name, float fallback) const { return op_.attr_float(name, fallback); }
+  int64_t attr_int(std::string_view name, int64_t fallback) const {
+    return op_.attr_int(name, fallback);
+  }
+  float attr_float(std::string_view name, float fallback) const {
+    return op_.attr_float(name, fallback);
+  }
   std::string attr_string(std::string_view name, const std::string& fallback) const {
     return op_.attr_string(name, fallback);
   }
-  std::vector<int64_t> attr_ints(std::string_view name, const std::vector<int64_t>& fallback = {}) const {
+  std::vector<int64_t> attr_ints(std::string_view name,
+                                 const std::vector<int64_t>& fallback = {}) const {
     return op_.attr_ints(name, fallback);
   }
-  std::vector<float> attr_floats(std::string_view name, const std::vector<float>& fallback = {}) const {
+  std::vector<float> attr_floats(std::string_view name,
+                                 const std::vector<float>& fallback = {}) const {
     return op_.attr_floats(name, fallback);
   }
 
@@ -69,14 +91,15 @@ class KernelContext {
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor> outputs_;
   int num_threads_ = 1;
+  uint64_t donatable_inputs_ = 0;
   SubgraphRunner subgraph_runner_;
 };
 
 struct KernelEntry {
   const char* domain;  // "" for the standard ONNX domain
   const char* op_type;
-  int since_version;   // first opset this kernel implements
-  int until_version;   // last opset (inclusive); use kLatestOpset when open-ended
+  int since_version;  // first opset this kernel implements
+  int until_version;  // last opset (inclusive); use kLatestOpset when open-ended
   KernelFn fn;
 };
 constexpr int kLatestOpset = 1000;
@@ -102,6 +125,7 @@ const KernelRegistry& kernel_registry();
 std::vector<std::string> unsupported_operations(const Graph& graph);
 
 // Splits [0, count) into chunks run on up to `threads` threads (OpenMP); grain: minimum chunk.
-void parallel_for(int threads, int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
+void parallel_for(int threads, int64_t count, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& body);
 
 }  // namespace qforge

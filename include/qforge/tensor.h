@@ -33,6 +33,9 @@ class Tensor {
   Tensor() = default;
   // Allocates a zero-filled tensor.
   Tensor(DataType dtype, Shape shape);
+  // Allocates without clearing the bytes (strings are still empty strings): for outputs whose
+  // every element the caller writes, where the clearing pass would cost a memory sweep.
+  static Tensor uninitialized(DataType dtype, Shape shape);
 
   template <typename T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values);
@@ -48,6 +51,9 @@ class Tensor {
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t numel() const { return shape_numel(shape_); }
   size_t nbytes() const { return nbytes_; }
+
+  // True when no other Tensor shares this buffer (the executor may then reuse it in place).
+  bool sole_owner() const { return buffer_ && !strings_ && buffer_.use_count() == 1; }
 
   void* raw() { return buffer_.get(); }
   const void* raw() const { return buffer_.get(); }
@@ -82,6 +88,7 @@ class Tensor {
   bool equals(const Tensor& other) const;
 
  private:
+  Tensor(DataType dtype, Shape shape, bool zeroed);
   void check_type(DataType requested) const;
   DataType dtype_ = DataType::Undefined;
   Shape shape_;

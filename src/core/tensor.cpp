@@ -12,42 +12,52 @@ int64_t shape_numel(const Shape& shape) {
   return count;
 }
 
-std::string shape_to_string(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_to_string(const Shape& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 std::string dims_to_string(const std::vector<Dim>& dims) {
   std::vector<std::string> parts;
   for (const Dim& dim : dims)
-    parts.push_back(dim.is_static() ? std::to_string(dim.value) : (dim.param.empty() ? "?" : dim.param));
+    parts.push_back(dim.is_static() ? std::to_string(dim.value)
+                                    : (dim.param.empty() ? "?" : dim.param));
   return fmt::format("[{}]", fmt::join(parts, ", "));
 }
 
 namespace {
 constexpr std::align_val_t kAlignment{64};
 
-std::shared_ptr<std::byte> allocate_zeroed(size_t bytes) {
+std::shared_ptr<std::byte> allocate(size_t bytes, bool zeroed) {
   // Never allocate 0 bytes, so raw() is non-null for empty tensors too.
   const size_t size = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
   auto* memory = static_cast<std::byte*>(::operator new(size, kAlignment));
-  std::memset(memory, 0, size);
+  if (zeroed) std::memset(memory, 0, size);
   return std::shared_ptr<std::byte>(memory, [](std::byte* p) { ::operator delete(p, kAlignment); });
 }
 }  // namespace
 
-Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+Tensor::Tensor(DataType dtype, Shape shape) : Tensor(dtype, std::move(shape), true) {}
+
+Tensor Tensor::uninitialized(DataType dtype, Shape shape) {
+  return Tensor(dtype, std::move(shape), false);
+}
+
+Tensor::Tensor(DataType dtype, Shape shape, bool zeroed) : dtype_(dtype), shape_(std::move(shape)) {
   for (int64_t dim : shape_)
-    if (dim < 0) fail(ErrorKind::Shape, "negative dimension in tensor shape {}", shape_to_string(shape_));
+    if (dim < 0)
+      fail(ErrorKind::Shape, "negative dimension in tensor shape {}", shape_to_string(shape_));
   const int64_t count = numel();
   if (dtype_ == DataType::String) {
     strings_ = std::make_shared<std::vector<std::string>>(static_cast<size_t>(count));
     nbytes_ = 0;
-    buffer_ = allocate_zeroed(0);
+    buffer_ = allocate(0, true);
     return;
   }
   const size_t element = dtype_size(dtype_);
   if (count > 0 && static_cast<uint64_t>(count) > (uint64_t{1} << 40) / (element ? element : 1))
     fail(ErrorKind::Shape, "tensor of shape {} is too large", shape_to_string(shape_));
   nbytes_ = static_cast<size_t>(count) * element;
-  buffer_ = allocate_zeroed(nbytes_);
+  buffer_ = allocate(nbytes_, zeroed);
 }
 
 void Tensor::check_type(DataType requested) const {
@@ -100,7 +110,8 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::reshaped(Shape shape) const {
   if (shape_numel(shape) != numel())
-    fail(ErrorKind::Shape, "cannot reshape {} to {}", shape_to_string(shape_), shape_to_string(shape));
+    fail(ErrorKind::Shape, "cannot reshape {} to {}", shape_to_string(shape_),
+         shape_to_string(shape));
   Tensor view = *this;
   view.shape_ = std::move(shape);
   return view;

@@ -19,9 +19,9 @@ namespace {
 struct Step {
   const Operation* op = nullptr;
   KernelFn kernel = nullptr;
-  std::vector<int> inputs;          // slot per input port (-1: omitted)
-  std::vector<int> outputs;         // slot per output port (-1: omitted)
-  std::vector<int> implicit_inputs; // slots read by subgraphs (outer references)
+  std::vector<int> inputs;           // slot per input port (-1: omitted)
+  std::vector<int> outputs;          // slot per output port (-1: omitted)
+  std::vector<int> implicit_inputs;  // slots read by subgraphs (outer references)
 };
 
 struct HookEntry {
@@ -31,8 +31,8 @@ struct HookEntry {
 };
 
 struct Plan {
-  std::vector<int> steps;         // indices into schedule, in order
-  std::vector<int> release_after; // per planned step: slots whose last reader it is (flattened)
+  std::vector<int> steps;          // indices into schedule, in order
+  std::vector<int> release_after;  // per planned step: slots whose last reader it is (flattened)
   std::vector<size_t> release_begin;
 };
 
@@ -51,7 +51,8 @@ std::vector<const Operation*> schedule_order(const Graph& graph) {
       if (in && in->producer() && in->producer() != op.get()) producers.insert(in->producer());
     for (const Graph* sub : op->subgraphs())
       for (const std::string& ref : sub->outer_references())
-        if (const Variable* v = graph.find_variable(ref); v && v->producer() && v->producer() != op.get())
+        if (const Variable* v = graph.find_variable(ref);
+            v && v->producer() && v->producer() != op.get())
           producers.insert(v->producer());
     pending[op.get()] = producers.size();
     for (const Operation* p : producers) downstream[p].push_back(op.get());
@@ -76,7 +77,8 @@ std::vector<const Operation*> schedule_order(const Graph& graph) {
 }
 
 std::string describe_expected(const Variable& var) {
-  return fmt::format("{} {}", dtype_name(var.dtype), var.shape ? dims_to_string(*var.shape) : "[?]");
+  return fmt::format("{} {}", dtype_name(var.dtype),
+                     var.shape ? dims_to_string(*var.shape) : "[?]");
 }
 
 }  // namespace
@@ -126,7 +128,8 @@ struct Executor::Impl {
       schedule.push_back(std::move(step));
     }
     if (!unsupported.empty())
-      fail(ErrorKind::UnsupportedOp, "no kernel for {} op(s): {}", unsupported.size(), fmt::join(unsupported, "; "));
+      fail(ErrorKind::UnsupportedOp, "no kernel for {} op(s): {}", unsupported.size(),
+           fmt::join(unsupported, "; "));
   }
 
   // Steps needed to compute `wanted` given `provided` slots, with last-use release lists.
@@ -166,7 +169,8 @@ struct Executor::Impl {
     const std::unordered_set<int> keep(wanted.begin(), wanted.end());
     std::vector<std::vector<int>> releases(plan.steps.size());
     for (const auto& [s, k] : last_use)
-      if (!keep.count(s) && !slot_vars[static_cast<size_t>(s)]->is_parameter()) releases[k].push_back(s);
+      if (!keep.count(s) && !slot_vars[static_cast<size_t>(s)]->is_parameter())
+        releases[k].push_back(s);
     for (auto& list : releases) {
       std::sort(list.begin(), list.end());
       plan.release_begin.push_back(plan.release_after.size());
@@ -176,13 +180,15 @@ struct Executor::Impl {
     return plans.emplace(key, std::move(plan)).first->second;
   }
 
-  void call_hooks(const std::vector<HookEntry>& hooks, const Operation& op, const std::vector<const Tensor*>& tensors) {
+  void call_hooks(const std::vector<HookEntry>& hooks, const Operation& op,
+                  const std::vector<const Tensor*>& tensors) {
     for (const HookEntry& h : hooks)
       if (!h.op || h.op == &op) h.hook(op, tensors);
   }
 
   std::vector<Tensor> run_body(const Graph& body, const std::vector<Tensor>& inputs,
-                               const std::map<std::string, Tensor>& outer, const std::vector<Tensor>& values) {
+                               const std::map<std::string, Tensor>& outer,
+                               const std::vector<Tensor>& values) {
     auto& sub = sub_executors[&body];
     if (!sub) sub = std::make_unique<Executor>(body, ExecutorOptions{threads});
     // Scope for the body: explicit outer values, then this graph's live values, then ours.
@@ -190,14 +196,17 @@ struct Executor::Impl {
     for (const std::string& ref : body.outer_references()) {
       if (auto it = outer.find(ref); it != outer.end()) {
         scope[ref] = it->second;
-      } else if (auto s = slot_of.find(ref); s != slot_of.end() && values[static_cast<size_t>(s->second)].defined()) {
+      } else if (auto s = slot_of.find(ref);
+                 s != slot_of.end() && values[static_cast<size_t>(s->second)].defined()) {
         scope[ref] = values[static_cast<size_t>(s->second)];
       } else if (enclosing_scope) {
-        if (auto e = enclosing_scope->find(ref); e != enclosing_scope->end()) scope[ref] = e->second;
+        if (auto e = enclosing_scope->find(ref); e != enclosing_scope->end())
+          scope[ref] = e->second;
       }
     }
     if (body.inputs().size() != inputs.size())
-      fail(ErrorKind::InvalidModel, "subgraph '{}' takes {} inputs, got {}", body.name, body.inputs().size(), inputs.size());
+      fail(ErrorKind::InvalidModel, "subgraph '{}' takes {} inputs, got {}", body.name,
+           body.inputs().size(), inputs.size());
     std::map<std::string, Tensor> feeds = scope;
     for (size_t i = 0; i < inputs.size(); ++i) feeds[body.inputs()[i]->name] = inputs[i];
     sub->impl_->enclosing_scope = &scope;
@@ -208,6 +217,29 @@ struct Executor::Impl {
     std::vector<Tensor> outputs;
     for (const std::string& n : names) outputs.push_back(result.at(n));
     return outputs;
+  }
+
+  // Inputs of step k that the kernel may overwrite: their value dies with this step (last
+  // reader, not a graph output), reaches the kernel undelegated, feeds no other port of the
+  // step, and no one else (caller, hook, parameter) holds its buffer.
+  uint64_t donatable_inputs(const Plan& plan, size_t k, const Step& step,
+                            const std::vector<const Tensor*>& inputs,
+                            const std::vector<Tensor>& values) const {
+    uint64_t mask = 0;
+    const auto released_begin =
+        plan.release_after.begin() + static_cast<long>(plan.release_begin[k]);
+    const auto released_end =
+        plan.release_after.begin() + static_cast<long>(plan.release_begin[k + 1]);
+    for (size_t i = 0; i < step.inputs.size() && i < 64; ++i) {
+      const int s = step.inputs[i];
+      if (s < 0 || inputs[i] != &values[static_cast<size_t>(s)] || !inputs[i]->sole_owner())
+        continue;
+      if (std::count(step.inputs.begin(), step.inputs.end(), s) != 1) continue;
+      if (std::count(step.implicit_inputs.begin(), step.implicit_inputs.end(), s) != 0) continue;
+      if (std::find(released_begin, released_end, s) == released_end) continue;
+      mask |= uint64_t{1} << i;
+    }
+    return mask;
   }
 
   void execute(const Plan& plan, std::vector<Tensor>& values) {
@@ -232,8 +264,8 @@ struct Executor::Impl {
               continue;
             }
           }
-          fail(ErrorKind::InvalidModel, "{}: input {} '{}' has no value (not computed, not fed)", op.describe(), i,
-               var->name);
+          fail(ErrorKind::InvalidModel, "{}: input {} '{}' has no value (not computed, not fed)",
+               op.describe(), i, var->name);
         }
         inputs[i] = &value;
         if (delegates) {
@@ -246,6 +278,7 @@ struct Executor::Impl {
       }
       if (hooks) call_hooks(before_hooks, op, inputs);
       KernelContext ctx(op, inputs, step.outputs.size(), threads);
+      ctx.set_donatable_inputs(donatable_inputs(plan, k, step, inputs, values));
       ctx.set_subgraph_runner([this, &values](const Graph& body, const std::vector<Tensor>& in,
                                               const std::map<std::string, Tensor>& outer) {
         return run_body(body, in, outer, values);
@@ -271,7 +304,8 @@ struct Executor::Impl {
       }
       if (hooks) {
         std::vector<const Tensor*> produced;
-        for (int s : step.outputs) produced.push_back(s >= 0 ? &values[static_cast<size_t>(s)] : nullptr);
+        for (int s : step.outputs)
+          produced.push_back(s >= 0 ? &values[static_cast<size_t>(s)] : nullptr);
         call_hooks(after_hooks, op, produced);
       }
       for (size_t r = plan.release_begin[k]; r < plan.release_begin[k + 1]; ++r)
@@ -281,8 +315,8 @@ struct Executor::Impl {
 
   void check_input(const Variable& var, const Tensor& value) {
     if (var.dtype != DataType::Undefined && var.dtype != value.dtype())
-      fail(ErrorKind::Argument, "input '{}' has dtype {}, the model expects {}", var.name, dtype_name(value.dtype()),
-           describe_expected(var));
+      fail(ErrorKind::Argument, "input '{}' has dtype {}, the model expects {}", var.name,
+           dtype_name(value.dtype()), describe_expected(var));
     if (!var.shape) return;
     bool ok = var.shape->size() == value.shape().size();
     for (size_t i = 0; ok && i < var.shape->size(); ++i)
@@ -292,7 +326,8 @@ struct Executor::Impl {
            shape_to_string(value.shape()), describe_expected(var));
   }
 
-  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds, const std::vector<std::string>& outputs,
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds,
+                                    const std::vector<std::string>& outputs,
                                     bool require_graph_inputs) {
     std::vector<Tensor> values(slot_vars.size());
     for (size_t s = 0; s < slot_vars.size(); ++s)
@@ -301,7 +336,8 @@ struct Executor::Impl {
     for (const auto& [name, tensor] : feeds) {
       auto it = slot_of.find(name);
       if (it == slot_of.end()) {
-        if (require_graph_inputs) fail(ErrorKind::Argument, "the model has no input named '{}'", name);
+        if (require_graph_inputs)
+          fail(ErrorKind::Argument, "the model has no input named '{}'", name);
         continue;  // outer-scope values not read by this graph
       }
       const Variable* var = slot_vars[static_cast<size_t>(it->second)];
@@ -316,7 +352,8 @@ struct Executor::Impl {
     if (require_graph_inputs)
       for (const Variable* in : graph.inputs())
         if (!in->is_parameter() && !feeds.count(in->name))
-          fail(ErrorKind::Argument, "missing input '{}' (expected {})", in->name, describe_expected(*in));
+          fail(ErrorKind::Argument, "missing input '{}' (expected {})", in->name,
+               describe_expected(*in));
     std::vector<int> wanted;
     for (const std::string& name : outputs) {
       auto it = slot_of.find(name);
@@ -329,8 +366,11 @@ struct Executor::Impl {
     for (size_t i = 0; i < outputs.size(); ++i) {
       Tensor& value = values[static_cast<size_t>(wanted[i])];
       if (!value.defined() && enclosing_scope)
-        if (auto e = enclosing_scope->find(outputs[i]); e != enclosing_scope->end()) value = e->second;
-      if (!value.defined()) fail(ErrorKind::Argument, "value '{}' cannot be computed from the given inputs", outputs[i]);
+        if (auto e = enclosing_scope->find(outputs[i]); e != enclosing_scope->end())
+          value = e->second;
+      if (!value.defined())
+        fail(ErrorKind::Argument, "value '{}' cannot be computed from the given inputs",
+             outputs[i]);
       result[outputs[i]] = value;
     }
     return result;
@@ -338,14 +378,16 @@ struct Executor::Impl {
 };
 
 Executor::Executor(const Graph& graph, ExecutorOptions options)
-    : graph_(graph), threads_(options.threads > 0 ? options.threads : default_threads()),
+    : graph_(graph),
+      threads_(options.threads > 0 ? options.threads : default_threads()),
       impl_(std::make_unique<Impl>(graph, threads_)) {
   impl_->compile();
 }
 
 Executor::~Executor() = default;
 
-std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs) {
+std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs,
+                                  const std::vector<std::string>& outputs) {
   std::vector<std::string> names = outputs;
   if (names.empty())
     for (const Variable* out : graph_.outputs()) names.push_back(out->name);
@@ -380,7 +422,9 @@ int Executor::add_after_hook(const Operation* op, OperationHook hook) {
 
 void Executor::remove_hook(int id) {
   auto drop = [id](std::vector<HookEntry>& hooks) {
-    hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [id](const HookEntry& h) { return h.id == id; }), hooks.end());
+    hooks.erase(
+        std::remove_if(hooks.begin(), hooks.end(), [id](const HookEntry& h) { return h.id == id; }),
+        hooks.end());
   };
   drop(impl_->before_hooks);
   drop(impl_->after_hooks);
@@ -392,13 +436,17 @@ void Executor::clear_hooks() {
 }
 
 void Executor::set_input_delegate(const Operation* op, size_t index, QuantizeDelegate delegate) {
-  if (delegate) impl_->input_delegates[{op, index}] = std::move(delegate);
-  else impl_->input_delegates.erase({op, index});
+  if (delegate)
+    impl_->input_delegates[{op, index}] = std::move(delegate);
+  else
+    impl_->input_delegates.erase({op, index});
 }
 
 void Executor::set_output_delegate(const Operation* op, size_t index, QuantizeDelegate delegate) {
-  if (delegate) impl_->output_delegates[{op, index}] = std::move(delegate);
-  else impl_->output_delegates.erase({op, index});
+  if (delegate)
+    impl_->output_delegates[{op, index}] = std::move(delegate);
+  else
+    impl_->output_delegates.erase({op, index});
 }
 
 void Executor::clear_delegates() {
@@ -406,18 +454,20 @@ void Executor::clear_delegates() {
   impl_->output_delegates.clear();
 }
 
-void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inputs, ExecutorOptions options) {
+void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inputs,
+                          ExecutorOptions options) {
   Executor executor(graph, options);
-  executor.add_after_hook(nullptr, [](const Operation& op, const std::vector<const Tensor*>& outputs) {
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      Variable* var = op.output(i);
-      if (!var || !outputs[i]) continue;
-      var->dtype = outputs[i]->dtype();
-      std::vector<Dim> dims;
-      for (int64_t d : outputs[i]->shape()) dims.push_back(Dim{d, ""});
-      var->shape = std::move(dims);
-    }
-  });
+  executor.add_after_hook(nullptr,
+                          [](const Operation& op, const std::vector<const Tensor*>& outputs) {
+                            for (size_t i = 0; i < outputs.size(); ++i) {
+                              Variable* var = op.output(i);
+                              if (!var || !outputs[i]) continue;
+                              var->dtype = outputs[i]->dtype();
+                              std::vector<Dim> dims;
+                              for (int64_t d : outputs[i]->shape()) dims.push_back(Dim{d, ""});
+                              var->shape = std::move(dims);
+                            }
+                          });
   std::vector<std::string> everything;
   for (const auto& op : graph.operations())
     for (const Variable* out : op->outputs())
@@ -425,15 +475,18 @@ void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inp
   executor.run_named(inputs, everything);
 }
 
-std::vector<Tensor> run_operation(const Operation& op, const std::vector<const Tensor*>& inputs, int threads) {
+std::vector<Tensor> run_operation(const Operation& op, const std::vector<const Tensor*>& inputs,
+                                  int threads) {
   KernelFn kernel = kernel_registry().find(op.domain, op.type, op.opset);
-  if (!kernel) fail(ErrorKind::UnsupportedOp, "{}: no kernel for opset {}", op.describe(), op.opset);
+  if (!kernel)
+    fail(ErrorKind::UnsupportedOp, "{}: no kernel for opset {}", op.describe(), op.opset);
   KernelContext ctx(op, inputs, op.num_outputs(), threads);
   ctx.set_subgraph_runner([threads](const Graph& body, const std::vector<Tensor>& in,
                                     const std::map<std::string, Tensor>& outer) {
     Executor sub(body, ExecutorOptions{threads});
     std::map<std::string, Tensor> feeds = outer;
-    for (size_t i = 0; i < in.size() && i < body.inputs().size(); ++i) feeds[body.inputs()[i]->name] = in[i];
+    for (size_t i = 0; i < in.size() && i < body.inputs().size(); ++i)
+      feeds[body.inputs()[i]->name] = in[i];
     std::vector<std::string> names;
     for (const Variable* out : body.outputs()) names.push_back(out->name);
     auto result = sub.run_partial(feeds, names);

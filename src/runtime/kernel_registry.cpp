@@ -14,17 +14,26 @@ namespace qforge {
 namespace {
 using RegisterFamily = void (*)(KernelRegistry&);
 constexpr RegisterFamily kFamilies[] = {
-    kernels::register_elementwise_kernels,    kernels::register_activation_kernels,
-    kernels::register_reduce_kernels,         kernels::register_tensor_kernels,
-    kernels::register_gather_scatter_kernels, kernels::register_resize_kernels,
-    kernels::register_conv_kernels,           kernels::register_gemm_kernels,
-    kernels::register_pooling_kernels,        kernels::register_normalization_kernels,
-    kernels::register_rnn_kernels,            kernels::register_control_flow_kernels,
-    kernels::register_quantization_kernels,   kernels::register_misc_kernels,
+    kernels::register_elementwise_kernels,
+    kernels::register_activation_kernels,
+    kernels::register_reduce_kernels,
+    kernels::register_tensor_kernels,
+    kernels::register_gather_scatter_kernels,
+    kernels::register_resize_kernels,
+    kernels::register_conv_kernels,
+    kernels::register_gemm_kernels,
+    kernels::register_pooling_kernels,
+    kernels::register_normalization_kernels,
+    kernels::register_rnn_kernels,
+    kernels::register_control_flow_kernels,
+    kernels::register_quantization_kernels,
+    kernels::register_misc_kernels,
     kernels::register_loss_kernels,
 };
 
-std::string normalize_domain(const std::string& domain) { return domain == "ai.onnx" ? "" : domain; }
+std::string normalize_domain(const std::string& domain) {
+  return domain == "ai.onnx" ? "" : domain;
+}
 }  // namespace
 
 const Tensor& KernelContext::input(size_t index) const {
@@ -33,10 +42,24 @@ const Tensor& KernelContext::input(size_t index) const {
   return *inputs_[index];
 }
 
-Tensor& KernelContext::allocate_output(size_t index, DataType dtype, const Shape& shape) {
+Tensor& KernelContext::allocate_output(size_t index, DataType dtype, const Shape& shape,
+                                       OutputInit init) {
   QF_ASSERT(index < outputs_.size());
-  outputs_[index] = Tensor(dtype, shape);
+  outputs_[index] =
+      init == OutputInit::Zeros ? Tensor(dtype, shape) : Tensor::uninitialized(dtype, shape);
   return outputs_[index];
+}
+
+Tensor& KernelContext::allocate_output_in_place(size_t output, size_t input, DataType dtype,
+                                                const Shape& shape) {
+  QF_ASSERT(output < outputs_.size());
+  const Tensor* in = has_input(input) && input < 64 ? inputs_[input] : nullptr;
+  if (in && (donatable_inputs_ >> input & 1) && in->dtype() == dtype && in->shape() == shape &&
+      in->sole_owner()) {
+    outputs_[output] = *in;
+    return outputs_[output];
+  }
+  return allocate_output(output, dtype, shape, OutputInit::Uninitialized);
 }
 
 void KernelContext::set_output(size_t index, Tensor tensor) {
@@ -44,15 +67,19 @@ void KernelContext::set_output(size_t index, Tensor tensor) {
   outputs_[index] = std::move(tensor);
 }
 
-std::vector<Tensor> KernelContext::run_subgraph(const Graph& body, const std::vector<Tensor>& inputs,
+std::vector<Tensor> KernelContext::run_subgraph(const Graph& body,
+                                                const std::vector<Tensor>& inputs,
                                                 const std::map<std::string, Tensor>& outer) const {
   if (!subgraph_runner_) fail(ErrorKind::Internal, "{}: no subgraph runner set", op_.describe());
   return subgraph_runner_(body, inputs, outer);
 }
 
-void KernelRegistry::add(const KernelEntry& entry) { entries_.push_back(entry); }
+void KernelRegistry::add(const KernelEntry& entry) {
+  entries_.push_back(entry);
+}
 
-KernelFn KernelRegistry::find(const std::string& domain, const std::string& op_type, int64_t opset) const {
+KernelFn KernelRegistry::find(const std::string& domain, const std::string& op_type,
+                              int64_t opset) const {
   const std::string wanted = normalize_domain(domain);
   for (const KernelEntry& e : entries_)
     if (op_type == e.op_type && wanted == normalize_domain(e.domain) && opset >= e.since_version &&
@@ -85,13 +112,16 @@ std::vector<std::string> unsupported_operations(const Graph& graph) {
   visit(graph);
   std::vector<std::string> out;
   for (const auto& [key, nodes] : missing) {
-    std::vector<std::string> shown(nodes.begin(), nodes.begin() + std::min<size_t>(nodes.size(), 5));
-    out.push_back(fmt::format("{}: {}{}", key, fmt::join(shown, ", "), nodes.size() > 5 ? ", ..." : ""));
+    std::vector<std::string> shown(nodes.begin(),
+                                   nodes.begin() + std::min<size_t>(nodes.size(), 5));
+    out.push_back(
+        fmt::format("{}: {}{}", key, fmt::join(shown, ", "), nodes.size() > 5 ? ", ..." : ""));
   }
   return out;
 }
 
-void parallel_for(int threads, int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+void parallel_for(int threads, int64_t count, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& body) {
   if (count <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   const int64_t chunks = std::min<int64_t>(std::max(threads, 1), (count + grain - 1) / grain);
@@ -100,7 +130,7 @@ void parallel_for(int threads, int64_t count, int64_t grain, const std::function
     return;
   }
   const int64_t step = (count + chunks - 1) / chunks;
-#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+#pragma omp parallel for num_threads(static_cast <int>(chunks)) schedule(static, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = c * step;
     const int64_t end = std::min(count, begin + step);

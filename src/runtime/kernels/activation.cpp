@@ -27,7 +27,7 @@ void float_activation(KernelContext& ctx, F f) {
   const Tensor& x = ctx.input(0);
   visit_float_dtype(x.dtype(), ctx.op(), [&](auto tag) {
     using T = decltype(tag);
-    Tensor& out = ctx.allocate_output(0, x.dtype(), x.shape());
+    Tensor& out = ctx.allocate_output_in_place(0, 0, x.dtype(), x.shape());
     parallel_map(ctx.num_threads(), x.data<T>(), out.data<T>(), x.numel(), f);
   });
 }
@@ -41,7 +41,7 @@ void relu(KernelContext& ctx) {
       fail(ErrorKind::UnsupportedOp, "{}: dtype {} is not supported", ctx.op().describe(),
            dtype_name(x.dtype()));
     } else {
-      Tensor& out = ctx.allocate_output(0, x.dtype(), x.shape());
+      Tensor& out = ctx.allocate_output_in_place(0, 0, x.dtype(), x.shape());
       parallel_map(ctx.num_threads(), x.data<T>(), out.data<T>(), x.numel(),
                    [](auto v) { return v < 0 ? decltype(v){0} : v; });
     }
@@ -167,7 +167,7 @@ void shrink(KernelContext& ctx) {
     if constexpr (std::is_same_v<T, bool>) {
       fail(ErrorKind::UnsupportedOp, "{}: bool is not supported", ctx.op().describe());
     } else {
-      Tensor& out = ctx.allocate_output(0, x.dtype(), x.shape());
+      Tensor& out = ctx.allocate_output_in_place(0, 0, x.dtype(), x.shape());
       parallel_map(ctx.num_threads(), x.data<T>(), out.data<T>(), x.numel(), [=](auto v) {
         using C = decltype(v);
         const double d = static_cast<double>(v);
@@ -200,7 +200,7 @@ void prelu(KernelContext& ctx) {
       fail(ErrorKind::UnsupportedOp, "{}: dtype {} is not supported", ctx.op().describe(),
            dtype_name(x.dtype()));
     } else {
-      Tensor& out = ctx.allocate_output(0, x.dtype(), x.shape());
+      Tensor& out = ctx.allocate_output_in_place(0, 0, x.dtype(), x.shape());
       broadcast_binary<T, T, T>(ctx.num_threads(), plan, x.data<T>(), slope.data<T>(),
                                 out.data<T>(), [](auto v, auto s) { return v < 0 ? s * v : v; });
     }

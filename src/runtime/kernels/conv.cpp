@@ -427,7 +427,8 @@ void conv(KernelContext& ctx) {
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       check_dtype<T>(ctx, w, "weight");
       const Tensor* b = checked_bias(ctx, 2, s.out_channels, x.dtype());
-      Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, s.g.out_dims()));
+      Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, s.g.out_dims()),
+                                      KernelContext::OutputInit::Uninitialized);
       conv_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s,
                       ctx.num_threads());
     }

@@ -69,7 +69,8 @@ void binary_kernel(KernelContext& ctx) {
     using T = decltype(tag);
     if constexpr (Op::template supports<T>) {
       using R = typename Op::template Result<T>;
-      Tensor& out = ctx.allocate_output(0, dtype_of<R>(), plan.out_shape());
+      Tensor& out = ctx.allocate_output_in_place(0, a.shape() == plan.out_shape() ? 0 : 1,
+                                                 dtype_of<R>(), plan.out_shape());
       broadcast_binary<T, T, R>(ctx.num_threads(), plan, a.data<T>(), b.data<T>(), out.data<R>(),
                                 Op{});
     } else {
@@ -398,7 +399,8 @@ void where_kernel(KernelContext& ctx) {
          dtype_name(cond.dtype()));
   check_same_dtype(ctx, x, y);
   const BroadcastPlan plan({cond.shape(), x.shape(), y.shape()}, ctx.op());
-  Tensor& out = ctx.allocate_output(0, x.dtype(), plan.out_shape());
+  Tensor& out =
+      ctx.allocate_output(0, x.dtype(), plan.out_shape(), KernelContext::OutputInit::Uninitialized);
   const bool* c = cond.data<bool>();
   if (x.dtype() == DataType::String) {
     plan.for_each_run(1, kElementwiseGrain, [&](int64_t o, const int64_t* in, int64_t n) {
@@ -448,7 +450,7 @@ compute_t<T> clip_bound(const KernelContext& ctx, size_t index, const char* attr
 
 void clip_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  Tensor& out = ctx.allocate_output(0, x.dtype(), x.shape());
+  Tensor& out = ctx.allocate_output_in_place(0, 0, x.dtype(), x.shape());
   visit_numeric_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     using C = compute_t<T>;

@@ -34,7 +34,7 @@ void unary_kernel(KernelContext& ctx) {
     using T = decltype(tag);
     if constexpr (Op::template supports<T>) {
       using R = typename Op::template Result<T>;
-      Tensor& out = ctx.allocate_output(0, dtype_of<R>(), x.shape());
+      Tensor& out = ctx.allocate_output_in_place(0, 0, dtype_of<R>(), x.shape());
       parallel_map(ctx.num_threads(), x.data<T>(), out.data<R>(), x.numel(), Op{ctx});
     } else {
       fail(ErrorKind::UnsupportedOp, "{}: dtype {} is not supported", ctx.op().describe(),

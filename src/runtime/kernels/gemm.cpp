@@ -81,7 +81,8 @@ void gemm_op(KernelContext& ctx) {
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
       const T alpha = static_cast<T>(ctx.attr_float("alpha", 1.0f));
       const T beta = static_cast<T>(ctx.attr_float("beta", 1.0f));
-      Tensor& y = ctx.allocate_output(0, a.dtype(), {m, n});
+      Tensor& y =
+          ctx.allocate_output(0, a.dtype(), {m, n}, KernelContext::OutputInit::Uninitialized);
       const bool with_c = c && beta != T(0);
       if (with_c) fill_scaled_c(ctx, *c, beta, m, n, y.data<T>());
       gemm_any<T>(ta, tb, m, n, k, alpha, a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), with_c,
@@ -174,7 +175,8 @@ void matmul(KernelContext& ctx) {
   visit_numeric_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
-      Tensor& y = ctx.allocate_output(0, a.dtype(), p.out);
+      Tensor& y =
+          ctx.allocate_output(0, a.dtype(), p.out, KernelContext::OutputInit::Uninitialized);
       run_matmul<T>(p, a.data<T>(), b.data<T>(), y.data<T>(), ctx.num_threads());
     } else {
       fail(ErrorKind::UnsupportedOp, "{}: dtype {} is not supported", ctx.op().describe(),

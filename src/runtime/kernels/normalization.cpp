@@ -121,7 +121,8 @@ void batch_norm(KernelContext& ctx) {
     a[i] = static_cast<T>(s);
     b[i] = static_cast<T>(bias[i] - mean[i] * s);
   }
-  Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+  Tensor& y =
+      ctx.allocate_output(0, x.dtype(), x.shape(), KernelContext::OutputInit::Uninitialized);
   const T* xv = x.data<T>();
   T* yv = y.data<T>();
   parallel_for(ctx.num_threads(), n * groups,

@@ -138,7 +138,8 @@ void max_pool_op(KernelContext& ctx) {
   const bool column_major = ctx.attr_int("storage_order", 0) != 0;
   const auto run = [&](auto tag) {
     using T = decltype(tag);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), p.out_shape);
+    Tensor& y =
+        ctx.allocate_output(0, x.dtype(), p.out_shape, KernelContext::OutputInit::Uninitialized);
     int64_t* indices = nullptr;
     if (ctx.output_wanted(1))
       indices = ctx.allocate_output(1, DataType::Int64, p.out_shape).data<int64_t>();
@@ -208,7 +209,8 @@ void average_pool_op(KernelContext& ctx) {
   visit_float_dtype(x.dtype(), ctx.op(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
-      Tensor& y = ctx.allocate_output(0, x.dtype(), p.out_shape);
+      Tensor& y =
+          ctx.allocate_output(0, x.dtype(), p.out_shape, KernelContext::OutputInit::Uninitialized);
       sum_pool<T>(
           x.data<T>(), y.data<T>(), p, include_pad, ctx.num_threads(), [](double v) { return v; },
           [](double sum, int64_t count) {
@@ -235,7 +237,8 @@ void lp_pool_op(KernelContext& ctx) {
   visit_float_dtype(x.dtype(), ctx.op(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
-      Tensor& y = ctx.allocate_output(0, x.dtype(), p.out_shape);
+      Tensor& y =
+          ctx.allocate_output(0, x.dtype(), p.out_shape, KernelContext::OutputInit::Uninitialized);
       sum_pool<T>(
           x.data<T>(), y.data<T>(), p, false, ctx.num_threads(),
           [order](double v) { return order == 2.0 ? v * v : std::pow(std::abs(v), order); },

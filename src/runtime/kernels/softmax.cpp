@@ -149,7 +149,8 @@ void softmax_kernel(KernelContext& ctx) {
   visit_float_dtype(x.dtype(), ctx.op(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      Tensor& out = ctx.allocate_output(0, x.dtype(), shape);
+      Tensor& out =
+          ctx.allocate_output(0, x.dtype(), shape, KernelContext::OutputInit::Uninitialized);
       normalize(x.data<T>(), out.data<T>(), outer, n, inner, mode, ctx.num_threads());
     } else {  // 16-bit floats: compute in float
       const Tensor xf = x.cast(DataType::Float);

@@ -217,7 +217,8 @@ void concat(KernelContext& ctx) {
     shape[static_cast<size_t>(axis)] += t.dim(axis);
     parts.push_back(&t);
   }
-  Tensor& out = ctx.allocate_output(0, first.dtype(), shape);
+  Tensor& out =
+      ctx.allocate_output(0, first.dtype(), shape, KernelContext::OutputInit::Uninitialized);
   const int64_t outer = dims_product(shape, 0, axis);
   const int64_t inner = dims_product(shape, axis + 1, static_cast<int>(rank));
   const int64_t row = shape[static_cast<size_t>(axis)] * inner;
