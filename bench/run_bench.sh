@@ -3,7 +3,9 @@
 # Speed benchmark: the same models, inputs and thread count through ONNX Runtime
 # (onnxruntime-node) and qforge in one go; prints median latencies and the ratio qforge/ORT.
 # Models: torchvision resnet18 and mobilenet_v2 (exported with python3-torch, weights=None;
-# batch 1 and 8), PaddleOCR det at 640x640, BlazeFace. Usage: bench/run_bench.sh [BUILD] [THREADS]
+# batch 1 and 8), PaddleOCR det at 640x640, BlazeFace. Also qforge's peak resident memory while
+# running against parameters + the largest set of live activations (qforge bench).
+# Usage: bench/run_bench.sh [BUILD] [THREADS]
 set -euo pipefail
 BUILD=${1:-build}
 THREADS=${2:-$(nproc)}
@@ -19,12 +21,18 @@ run_case() {  # name model input_name shape(AxBxCxD)
     "$model" "$input" "$work" "$THREADS" "$REPEAT" > "$work/jobs.json"
   node scripts/ort_run.js "$work/jobs.json" "$work/results.json"
   ort=$(/usr/bin/python3 -c "import json; r=json.load(open('$work/results.json'))[0]; print(r['median_ms'] if r['ok'] else 'nan')")
-  qf=$("$BUILD/qforge" bench "$model" --shape "$input=$shape" --threads "$THREADS" --repeat "$REPEAT" --json |
-       /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['median_ms'])")
-  /usr/bin/python3 -c "print('| $name | $shape | %.2f | %.2f | %.2f |' % ($qf, $ort, $qf / $ort))"
+  "$BUILD/qforge" bench "$model" --shape "$input=$shape" --threads "$THREADS" --repeat "$REPEAT" --json \
+    > "$work/qforge.json"
+  /usr/bin/python3 - "$name" "$shape" "$ort" "$work/qforge.json" <<'PY'
+import json, sys
+name, shape, ort, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+q = json.load(open(path))
+print(f"| {name} | {shape} | {q['median_ms']:.2f} | {ort:.2f} | {q['median_ms'] / ort:.2f} | "
+      f"{q['params_mib']:.1f} + {q['peak_activations_mib']:.1f} | {q['peak_rss_mib']:.1f} | {q['memory_ratio']:.2f} |")
+PY
 }
-echo "| model | input | qforge median ms | ORT median ms | qforge / ORT |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| model | input | qforge median ms | ORT median ms | qforge / ORT | params + live activations MiB | qforge peak RSS MiB | ratio |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 run_case resnet18 "$models/resnet18.onnx" input 1x3x224x224
 run_case resnet18 "$models/resnet18.onnx" input 8x3x224x224
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 1x3x224x224

@@ -20,7 +20,8 @@ struct ExecutorOptions {
 };
 
 // Called before (inputs) or after (outputs) an op runs; tensors may be nullptr for omitted ports.
-using OperationHook = std::function<void(const Operation& op, const std::vector<const Tensor*>& tensors)>;
+using OperationHook =
+    std::function<void(const Operation& op, const std::vector<const Tensor*>& tensors)>;
 // Replaces the tensor flowing through one port (e.g. fake quantization).
 using QuantizeDelegate = std::function<Tensor(const Tensor& value)>;
 
@@ -56,6 +57,9 @@ class Executor {
 
   const Graph& graph() const { return graph_; }
   int threads() const { return threads_; }
+  // The largest total size of activations (fed inputs and op outputs, not parameters; a view
+  // or in-place output counts once with its input) alive at one time during the last run.
+  int64_t peak_activation_bytes() const;
 
  private:
   struct Impl;
@@ -66,9 +70,11 @@ class Executor {
 
 // PPQ's tracing_operation_meta: runs the graph once on `inputs` and records each variable's
 // dtype and static shape on the graph (and inside subgraphs where they ran).
-void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inputs, ExecutorOptions options = {});
+void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inputs,
+                          ExecutorOptions options = {});
 
 // Evaluates one op on concrete inputs (constant folding, tests).
-std::vector<Tensor> run_operation(const Operation& op, const std::vector<const Tensor*>& inputs, int threads = 1);
+std::vector<Tensor> run_operation(const Operation& op, const std::vector<const Tensor*>& inputs,
+                                  int threads = 1);
 
 }  // namespace qforge

@@ -24,6 +24,34 @@ struct Step {
   std::vector<int> implicit_inputs;  // slots read by subgraphs (outer references)
 };
 
+// Bytes of the activation buffers alive during a run (views and in-place outputs share their
+// input's buffer and count once), and the largest total seen: what the schedule's buffer
+// release achieves, reported by Executor::peak_activation_bytes.
+class LiveBuffers {
+ public:
+  void hold(const Tensor& t) {
+    if (!t.defined()) return;
+    auto& [count, bytes] = buffers_[t.raw()];
+    if (count++ == 0) {
+      bytes = static_cast<int64_t>(t.nbytes());
+      live_ += bytes;
+      peak_ = std::max(peak_, live_);
+    }
+  }
+  void drop(const Tensor& t) {
+    if (!t.defined()) return;
+    auto it = buffers_.find(t.raw());
+    if (it == buffers_.end() || --it->second.first > 0) return;
+    live_ -= it->second.second;
+    buffers_.erase(it);
+  }
+  int64_t peak() const { return peak_; }
+
+ private:
+  std::unordered_map<const void*, std::pair<int, int64_t>> buffers_;
+  int64_t live_ = 0, peak_ = 0;
+};
+
 struct HookEntry {
   int id;
   const Operation* op;  // nullptr: every op
@@ -99,6 +127,7 @@ struct Executor::Impl {
   std::unordered_map<const Graph*, std::unique_ptr<Executor>> sub_executors;
   // Values visible to subgraphs during a run: the enclosing scope chain.
   const std::map<std::string, Tensor>* enclosing_scope = nullptr;
+  int64_t peak_activation_bytes = 0;  // of the last run
 
   Impl(const Graph& g, int t) : graph(g), threads(t) {}
 
@@ -243,6 +272,9 @@ struct Executor::Impl {
   }
 
   void execute(const Plan& plan, std::vector<Tensor>& values) {
+    LiveBuffers live;
+    for (size_t s = 0; s < values.size(); ++s)
+      if (!slot_vars[s]->is_parameter()) live.hold(values[s]);
     const bool hooks = !before_hooks.empty() || !after_hooks.empty();
     const bool delegates = !input_delegates.empty() || !output_delegates.empty();
     for (size_t k = 0; k < plan.steps.size(); ++k) {
@@ -301,6 +333,7 @@ struct Executor::Impl {
           if (d != output_delegates.end()) outs[o] = d->second(outs[o]);
         }
         values[static_cast<size_t>(s)] = std::move(outs[o]);
+        live.hold(values[static_cast<size_t>(s)]);
       }
       if (hooks) {
         std::vector<const Tensor*> produced;
@@ -308,9 +341,13 @@ struct Executor::Impl {
           produced.push_back(s >= 0 ? &values[static_cast<size_t>(s)] : nullptr);
         call_hooks(after_hooks, op, produced);
       }
-      for (size_t r = plan.release_begin[k]; r < plan.release_begin[k + 1]; ++r)
-        values[static_cast<size_t>(plan.release_after[r])] = Tensor();
+      for (size_t r = plan.release_begin[k]; r < plan.release_begin[k + 1]; ++r) {
+        Tensor& dying = values[static_cast<size_t>(plan.release_after[r])];
+        live.drop(dying);
+        dying = Tensor();
+      }
     }
+    peak_activation_bytes = live.peak();
   }
 
   void check_input(const Variable& var, const Tensor& value) {
@@ -385,6 +422,10 @@ Executor::Executor(const Graph& graph, ExecutorOptions options)
 }
 
 Executor::~Executor() = default;
+
+int64_t Executor::peak_activation_bytes() const {
+  return impl_->peak_activation_bytes;
+}
 
 std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs,
                                   const std::vector<std::string>& outputs) {

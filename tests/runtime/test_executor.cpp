@@ -113,5 +113,30 @@ TEST(Executor, UnsupportedOpsListedAtOnce) {
   EXPECT_EQ(unsupported_operations(g).size(), 2u);
 }
 
+// x[1000] -> Concat(x, x) = a -> Concat(a, a) = b -> Concat(b, b) = c -> Reshape = d (output).
+// Live sets: {x, a} 12 KB, {a, b} 24 KB, {b, c} 48 KB, {c, d} one shared buffer: peak 48 KB.
+TEST(Executor, PeakActivationBytesFollowsBufferRelease) {
+  Graph g;
+  g.model.opset_imports = {{"", 13}};
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{1000, ""}};
+  Variable* a = g.create_variable("a");
+  Variable* b = g.create_variable("b");
+  Variable* c = g.create_variable("c");
+  Variable* d = g.create_variable("d");
+  Variable* shape = g.create_variable("shape", Tensor::from_vector<int64_t>({2}, {2, 4000}));
+  g.create_operation("Concat", "cat_a", {x, x}, {a})->set_attr(Attribute::make_int("axis", 0));
+  g.create_operation("Concat", "cat_b", {a, a}, {b})->set_attr(Attribute::make_int("axis", 0));
+  g.create_operation("Concat", "cat_c", {b, b}, {c})->set_attr(Attribute::make_int("axis", 0));
+  g.create_operation("Reshape", "view", {c, shape}, {d});
+  g.add_graph_input(x);
+  g.add_graph_output(d);
+  Executor ex(g, ExecutorOptions{1});
+  const auto out = ex.run({{"x", Tensor(DataType::Float, {1000})}});
+  EXPECT_EQ(out[0].shape(), (Shape{2, 4000}));
+  EXPECT_EQ(ex.peak_activation_bytes(), 48000);
+}
+
 }  // namespace
 }  // namespace qforge

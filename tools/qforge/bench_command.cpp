@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // `qforge bench MODEL [--batch N] [--threads T] [--shape name=dims] [--repeat R]`: median
-// latency of Executor::run on random inputs, after warm-up runs.
+// latency of Executor::run on random inputs, after warm-up runs, and its memory: peak resident
+// memory while running against parameters + the largest set of live activations.
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 #include "commands.h"
 #include "model_inputs.h"
@@ -11,6 +16,32 @@
 #include "qforge/onnx_io.h"
 
 namespace qforge::cli {
+
+namespace {
+
+// "VmRSS" (current) or "VmHWM" (peak since the last reset) of this process, in bytes.
+int64_t proc_status_bytes(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1)) * 1024;
+  return 0;
+}
+
+// Restarts VmHWM from the current RSS (Linux: "5" to clear_refs), so the peak measured is the
+// runs', not the model loader's.
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+int64_t parameter_bytes(const Graph& graph) {
+  int64_t total = 0;
+  for (const auto& var : graph.variables())
+    if (var->is_parameter()) total += static_cast<int64_t>(var->value.nbytes());
+  return total;
+}
+
+}  // namespace
 
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure a model's median latency on CPU");
@@ -30,24 +61,43 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", args->warmup, "Untimed runs first");
   cmd->add_flag("--json", args->json, "Print one JSON line");
   cmd->callback([args] {
+    const int64_t rss_before_model = proc_status_bytes("VmRSS");
     const auto graph = load_onnx_graph(args->model);
-    const auto inputs = make_random_inputs(*graph, parse_shape_overrides(args->shapes), args->batch);
+    const auto inputs =
+        make_random_inputs(*graph, parse_shape_overrides(args->shapes), args->batch);
     Executor executor(*graph, ExecutorOptions{args->threads});
+    malloc_trim(0);  // hand the loader's freed buffers back before measuring
+    reset_peak_rss();
     for (int i = 0; i < args->warmup; ++i) executor.run(inputs);
     std::vector<double> times;
     for (int i = 0; i < std::max(args->repeat, 1); ++i) {
       const auto start = std::chrono::steady_clock::now();
       executor.run(inputs);
-      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      times.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
     }
     std::sort(times.begin(), times.end());
     const double median = times[times.size() / 2];
+    const double mib = 1024.0 * 1024.0;
+    const double params = static_cast<double>(parameter_bytes(*graph)) / mib;
+    const double activations = static_cast<double>(executor.peak_activation_bytes()) / mib;
+    const double peak = static_cast<double>(proc_status_bytes("VmHWM") - rss_before_model) / mib;
+    const double ratio = peak / std::max(params + activations, 1e-9);
     if (args->json)
-      std::printf("{\"model\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f, \"threads\": %d}\n", args->model.c_str(),
-                  median, times.front(), executor.threads());
+      std::printf(
+          "{\"model\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f, \"threads\": %d, "
+          "\"params_mib\": %.2f, \"peak_activations_mib\": %.2f, \"peak_rss_mib\": %.2f, "
+          "\"memory_ratio\": %.3f}\n",
+          args->model.c_str(), median, times.front(), executor.threads(), params, activations, peak,
+          ratio);
     else
-      std::printf("%s: median %.3f ms, min %.3f ms over %zu runs, %d threads\n", args->model.c_str(), median,
-                  times.front(), times.size(), executor.threads());
+      std::printf(
+          "%s: median %.3f ms, min %.3f ms over %zu runs, %d threads\n"
+          "memory: peak %.1f MiB while running (above the process before loading) = %.2f x "
+          "(parameters %.1f MiB + largest live activations %.1f MiB)\n",
+          args->model.c_str(), median, times.front(), times.size(), executor.threads(), peak, ratio,
+          params, activations);
   });
 }
 
