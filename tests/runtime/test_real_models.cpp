@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "qforge/executor.h"
 #include "qforge/onnx_io.h"
@@ -42,7 +43,11 @@ const RealModel kModels[] = {
     {"torchvision", "mobilenet_v2.onnx", "input", {2, 3, 224, 224}},
 };
 
-TEST(RealModels, ExecutorMatchesOnnxRuntime) {
+// Runs every model through qforge and ONNX Runtime on the same input (random in [0, 1); with
+// `poison`, a NaN, +Inf and -Inf written into it) and expects the outputs to agree: relative
+// 1e-4 per element, an absolute floor scaled to the output's magnitude for values near zero
+// (float accumulation order differs between engines), NaN exactly where ORT has NaN.
+void expect_agreement_with_ort(bool poison) {
   if (!testing::ort_available()) GTEST_SKIP() << "onnxruntime-node not installed";
   testing::TempDir dir;
   std::vector<testing::OrtJob> jobs;
@@ -53,8 +58,15 @@ TEST(RealModels, ExecutorMatchesOnnxRuntime) {
     const std::string root = testing::npm_model_dir(m.package);
     if (root.empty()) GTEST_SKIP() << "npm model " << m.package << " not fetched";
     const std::string path = root + "/" + m.file;
-    const Tensor x = testing::random_tensor(DataType::Float, m.shape,
-                                            100 + static_cast<uint32_t>(k), 0.0f, 1.0f);
+    Tensor x = testing::random_tensor(DataType::Float, m.shape, 100 + static_cast<uint32_t>(k),
+                                      0.0f, 1.0f);
+    if (poison) {
+      float* v = x.data<float>();
+      const int64_t n = x.numel();
+      v[n / 2] = std::numeric_limits<float>::quiet_NaN();
+      v[n / 3] = std::numeric_limits<float>::infinity();
+      v[n - 1] = -std::numeric_limits<float>::infinity();
+    }
     const std::string input_file = dir.file(fmt::format("input{}.npy", k));
     write_npy(input_file, x);
     auto graph = load_onnx_graph(path);
@@ -68,17 +80,25 @@ TEST(RealModels, ExecutorMatchesOnnxRuntime) {
     ASSERT_TRUE(results[k].ok) << names[k] << ": " << results[k].error;
     ASSERT_EQ(results[k].outputs.size(), ours[k].size()) << names[k];
     for (size_t o = 0; o < ours[k].size(); ++o) {
-      // Relative 1e-4 per element, with an absolute floor scaled to the output's magnitude for
-      // values near zero (float accumulation order differs between engines).
       const Tensor& expected = results[k].outputs[o];
       double magnitude = 1.0;
       for (int64_t i = 0; i < expected.numel(); ++i)
-        magnitude = std::max(magnitude, std::abs(expected.value_as_double(i)));
+        if (std::isfinite(expected.value_as_double(i)))
+          magnitude = std::max(magnitude, std::abs(expected.value_as_double(i)));
       const std::string diff =
           testing::compare_tensors(ours[k][o], expected, 1e-4, 1e-5 * magnitude);
       EXPECT_TRUE(diff.empty()) << names[k] << " output " << o << ": " << diff;
     }
   }
+}
+
+TEST(RealModels, ExecutorMatchesOnnxRuntime) {
+  expect_agreement_with_ort(false);
+}
+
+// Bad values in the input propagate as in ONNX Runtime (no crash, no silently finite output).
+TEST(RealModels, NanAndInfInputsPropagateLikeOnnxRuntime) {
+  expect_agreement_with_ort(true);
 }
 
 }  // namespace
