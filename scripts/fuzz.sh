@@ -32,10 +32,13 @@ mkdir -p "$corpus" "$build/artifacts"
 if [ -z "$(ls -A "$corpus")" ] && [ -d "$testdata/node" ]; then
   # A few hundred small node models (every op family, subgraphs, typed and raw tensors) and the
   # simple/ models (sequences, strings, typed initializers, IR v3).
-  { find "$testdata/node" -name model.onnx -size -4k | sort | head -n 400
+  { find "$testdata/node" -name model.onnx -size -4k | sort | sed -n "1,400p"
     find "$testdata/simple" -name model.onnx -size -16k | sort; } | while read -r model; do
     cp "$model" "$corpus/$(basename "$(dirname "$model")").onnx"
   done
+  # Hand-made seeds for sparse, external, typed and rare forms (Debian's python3-onnx).
+  /usr/bin/python3 tests/fuzz/make_seeds.py "$corpus" 2>/dev/null ||
+    echo "fuzz.sh: no python3-onnx, hand-made seeds skipped"
 fi
 echo "fuzz.sh: $(ls "$corpus" | wc -l) corpus files, ${seconds}s"
 
