@@ -3,8 +3,7 @@
 // baked weights stored as integers with only a DequantizeLinear (per-channel axis), int32
 // biases; FP32 ops untouched. What ONNX Runtime computes on the result is what qforge's
 // simulation computed. Tested in tests/export/test_qdq_onnx.cpp against ONNX Runtime.
-#include <onnx/defs/schema.h>
-
+#include <cstdint>
 #include <map>
 #include <set>
 
@@ -15,8 +14,6 @@
 namespace qforge {
 
 namespace {
-
-constexpr int64_t kQdqOpset = 13;
 
 DataType storage_type(const TensorQuantizationConfig& c) {
   if (c.num_bits > 16) return DataType::Int32;
@@ -44,38 +41,6 @@ QdqParams make_qdq_params(Graph& g, const std::string& base, const TensorQuantiz
   return {s, z, per_channel};
 }
 
-// Model opset must allow per-axis Q/DQ (13). Raising it is only safe when no op of the graph
-// changed definition in between; otherwise the user must convert the model first.
-void ensure_qdq_opset(Graph& g) {
-  const int64_t opset = g.model.opset_of("");
-  if (opset >= kQdqOpset) return;
-  std::set<std::string> changed;
-  std::function<void(const Graph&)> visit = [&](const Graph& graph) {
-    for (const auto& op : graph.operations()) {
-      if (!op->domain.empty() && op->domain != "ai.onnx") continue;
-      const auto* before = onnx::OpSchemaRegistry::Schema(op->type, static_cast<int>(opset));
-      const auto* after = onnx::OpSchemaRegistry::Schema(op->type, static_cast<int>(kQdqOpset));
-      if (before && after && before->SinceVersion() != after->SinceVersion()) changed.insert(op->type);
-      for (const Graph* sub : op->subgraphs()) visit(*sub);
-    }
-  };
-  visit(g);
-  if (!changed.empty())
-    fail(ErrorKind::Argument,
-         "QDQ export needs opset {} but the model is opset {} and uses ops whose definition changed since ({}); "
-         "convert the model to opset {} first",
-         kQdqOpset, opset, fmt::join(changed, ", "), kQdqOpset);
-  g.model.set_opset("", kQdqOpset);
-  if (g.model.ir_version < 7) g.model.ir_version = 7;
-  std::function<void(Graph&)> bump = [&](Graph& graph) {
-    for (const auto& op : graph.operations()) {
-      if (op->domain.empty() || op->domain == "ai.onnx") op->opset = kQdqOpset;
-      for (Graph* sub : op->subgraphs()) bump(*sub);
-    }
-  };
-  bump(g);
-}
-
 void quantize_parameters(Graph& g) {
   std::vector<Operation*> ops;  // snapshot: new DequantizeLinear ops are appended while we go
   for (const auto& owned : g.operations()) ops.push_back(owned.get());
@@ -85,7 +50,8 @@ void quantize_parameters(Graph& g) {
       const TensorQuantizationConfig* c = input_config(op, i);
       Variable* var = op.input(i);
       if (!c || !var || !var->is_parameter()) continue;
-      if (c->state != QuantizationState::Baked && c->state != QuantizationState::PassiveBaked) continue;
+      if (c->state != QuantizationState::Baked && c->state != QuantizationState::PassiveBaked)
+        continue;
       const std::string base = var->name;
       const Tensor integers = quantize_to_integers(var->value, *c, storage_type(*c));
       Variable* q = g.create_variable(base + "_quantized", integers);
@@ -100,16 +66,52 @@ void quantize_parameters(Graph& g) {
   }
 }
 
+// QuantizeLinear saturates to its storage type; a narrower range (NCNN's [-127, 127], fewer
+// than 8 bits) needs a Clip in front so that the engine clamps where the simulation does. The
+// bounds are (qmin - zero point) * scale, which QuantizeLinear maps back to qmin exactly.
+Variable* clip_to_quant_range(Graph& g, Variable* var, const TensorQuantizationConfig& c) {
+  const DataType storage = storage_type(c);
+  const auto [storage_min, storage_max] = [&]() -> std::pair<int64_t, int64_t> {
+    switch (storage) {
+      case DataType::Int8:
+        return {INT8_MIN, INT8_MAX};
+      case DataType::UInt8:
+        return {0, UINT8_MAX};
+      case DataType::Int16:
+        return {INT16_MIN, INT16_MAX};
+      case DataType::UInt16:
+        return {0, UINT16_MAX};
+      default:
+        return {INT32_MIN, INT32_MAX};
+    }
+  }();
+  if (c.quant_min <= storage_min && c.quant_max >= storage_max) return var;
+  const float scale = c.effective_scale().data<float>()[0];
+  const float zero_point =
+      c.effective_offset().defined() ? c.effective_offset().data<float>()[0] : 0.0f;
+  auto bound = [&](const char* suffix, int64_t level) {
+    return g.create_variable(
+        var->name + suffix,
+        Tensor::scalar<float>((static_cast<float>(level) - zero_point) * scale));
+  };
+  Variable* clipped = g.create_variable(var->name + "_clipped");
+  g.create_operation("Clip", g.unique_operation_name(var->name + "_Clip"),
+                     {var, bound("_clip_min", c.quant_min), bound("_clip_max", c.quant_max)},
+                     {clipped});
+  return clipped;
+}
+
 // Inserts Q -> DQ reading `var`; the listed consumer ports read the DQ output instead.
 void insert_qdq(Graph& g, Variable* var, const TensorQuantizationConfig& c,
                 const std::vector<std::pair<Operation*, size_t>>& ports, bool takes_graph_output) {
   if (c.effective_scale().numel() != 1)
-    fail(ErrorKind::Argument, "per-channel activation quantization of '{}' cannot be exported as QDQ", var->name);
+    fail(ErrorKind::Argument,
+         "per-channel activation quantization of '{}' cannot be exported as QDQ", var->name);
   QdqParams params = make_qdq_params(g, var->name, c);
   Variable* q = g.create_variable(var->name + "_quantized");
   Variable* dq = g.create_variable(var->name + "_dequantized");
   g.create_operation("QuantizeLinear", g.unique_operation_name(var->name + "_QuantizeLinear"),
-                     {var, params.scale, params.zero_point}, {q});
+                     {clip_to_quant_range(g, var, c), params.scale, params.zero_point}, {q});
   g.create_operation("DequantizeLinear", g.unique_operation_name(var->name + "_DequantizeLinear"),
                      {q, params.scale, params.zero_point}, {dq});
   for (const auto& [op, index] : ports) g.set_input(op, index, dq);
@@ -133,12 +135,14 @@ void quantize_activations(Graph& g) {
     std::vector<std::pair<Operation*, size_t>> ports;
     for (Operation* consumer : var->consumers())
       for (size_t i = 0; i < consumer->num_inputs(); ++i)
-        if (consumer->input(i) == var && std::find(ports.begin(), ports.end(), std::make_pair(consumer, i)) == ports.end())
+        if (consumer->input(i) == var &&
+            std::find(ports.begin(), ports.end(), std::make_pair(consumer, i)) == ports.end())
           ports.emplace_back(consumer, i);
     const TensorQuantizationConfig* produced = nullptr;
     if (Operation* p = var->producer())
       for (size_t o = 0; o < p->num_outputs(); ++o)
-        if (p->output(o) == var && output_config(*p, o) && output_config(*p, o)->is_active()) produced = output_config(*p, o);
+        if (p->output(o) == var && output_config(*p, o) && output_config(*p, o)->is_active())
+          produced = output_config(*p, o);
     if (produced) {
       insert_qdq(g, var, *produced, ports, g.is_graph_output(var));
       continue;
@@ -149,7 +153,8 @@ void quantize_activations(Graph& g) {
     for (const auto& [op, i] : ports) {
       const TensorQuantizationConfig* c = input_config(*op, i);
       // Baked ports were handled by quantize_parameters.
-      if (!c || !c->is_active() || c->state == QuantizationState::Baked || c->state == QuantizationState::PassiveBaked)
+      if (!c || !c->is_active() || c->state == QuantizationState::Baked ||
+          c->state == QuantizationState::PassiveBaked)
         continue;
       groups[&c->effective()].emplace_back(op, i);
       representative.emplace(&c->effective(), c);
@@ -162,17 +167,21 @@ void export_qdq_onnx(const Graph& graph, const Platform&, const std::string& mod
   auto copy = graph.deep_copy();
   for (size_t k = 0; k < graph.operations().size(); ++k)
     copy->operations()[k]->quant_config = graph.operations()[k]->quant_config;
-  ensure_qdq_opset(*copy);
+  raise_opset_for_qdq(*copy);
   quantize_parameters(*copy);
   quantize_activations(*copy);
   copy->remove_unused_variables();
   copy->topological_sort();
   for (const auto& op : copy->operations()) op->quant_config.reset();
+  // Nothing is written unless the ONNX checker accepts the model.
+  check_onnx_export(*copy, model_out);
   save_onnx_graph(*copy, model_out);
 }
 
 }  // namespace
 
-void register_qdq_onnx_exporter(ExporterRegistry& registry) { registry.push_back({"qdq_onnx", export_qdq_onnx}); }
+void register_qdq_onnx_exporter(ExporterRegistry& registry) {
+  registry.push_back({"qdq_onnx", export_qdq_onnx});
+}
 
 }  // namespace qforge
