@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -63,6 +64,20 @@ class KernelContext {
 
   int num_threads() const { return num_threads_; }
 
+  // A Relu or Clip that the executor fused into this op (Conv, when no hook or delegate could
+  // observe the op's own output): the output is to be clamped as std::min(std::max(v, lo), hi),
+  // which keeps NaN. A kernel that applies it takes it; when none does, the executor runs the
+  // activation as its own op.
+  struct Clamp {
+    float lo, hi;
+  };
+  void set_fused_clamp(std::optional<Clamp> clamp) { fused_clamp_ = clamp; }
+  std::optional<Clamp> take_fused_clamp() {
+    fused_clamp_taken_ = fused_clamp_.has_value();
+    return fused_clamp_;
+  }
+  bool fused_clamp_taken() const { return fused_clamp_taken_; }
+
   void set_subgraph_runner(SubgraphRunner runner) { subgraph_runner_ = std::move(runner); }
   std::vector<Tensor> run_subgraph(const Graph& body, const std::vector<Tensor>& inputs,
                                    const std::map<std::string, Tensor>& outer = {}) const;
@@ -92,6 +107,8 @@ class KernelContext {
   std::vector<Tensor> outputs_;
   int num_threads_ = 1;
   uint64_t donatable_inputs_ = 0;
+  std::optional<Clamp> fused_clamp_;
+  bool fused_clamp_taken_ = false;
   SubgraphRunner subgraph_runner_;
 };
 

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -22,6 +23,7 @@ struct Step {
   std::vector<int> inputs;           // slot per input port (-1: omitted)
   std::vector<int> outputs;          // slot per output port (-1: omitted)
   std::vector<int> implicit_inputs;  // slots read by subgraphs (outer references)
+  int fusable_activation = -1;       // schedule index of a Relu/Clip that may run inside this Conv
 };
 
 // Bytes of the activation buffers alive during a run (views and in-place outputs share their
@@ -62,7 +64,26 @@ struct Plan {
   std::vector<int> steps;          // indices into schedule, in order
   std::vector<int> release_after;  // per planned step: slots whose last reader it is (flattened)
   std::vector<size_t> release_begin;
+  std::vector<int> fuse_into;  // per planned step: planned position of its fusable activation
 };
+
+// Conv + Relu/Clip fusion: the Conv's only output feeds only the activation and is no graph
+// output, so no one but the activation can see it (hooks and delegates are checked per run).
+bool is_clamp_activation(const Operation& op) {
+  return (op.domain.empty() || op.domain == "ai.onnx") && (op.type == "Relu" || op.type == "Clip");
+}
+int fusable_activation(const Operation& conv, const Graph& graph,
+                       const std::unordered_map<const Operation*, int>& step_of) {
+  if (!(conv.domain.empty() || conv.domain == "ai.onnx") || conv.type != "Conv" ||
+      conv.num_outputs() != 1)
+    return -1;
+  const Variable* out = conv.output(0);
+  if (!out || out->consumers().size() != 1 || graph.is_graph_output(out)) return -1;
+  const Operation* act = out->consumers()[0];
+  if (!is_clamp_activation(*act) || act->input(0) != out || act->num_outputs() != 1) return -1;
+  auto it = step_of.find(act);
+  return it == step_of.end() ? -1 : it->second;
+}
 
 int default_threads() {
   const unsigned hw = std::thread::hardware_concurrency();
@@ -156,6 +177,10 @@ struct Executor::Impl {
         if (s >= 0) producer_step[s] = static_cast<int>(schedule.size());
       schedule.push_back(std::move(step));
     }
+    std::unordered_map<const Operation*, int> step_of;
+    for (size_t i = 0; i < schedule.size(); ++i) step_of[schedule[i].op] = static_cast<int>(i);
+    for (Step& step : schedule)
+      step.fusable_activation = fusable_activation(*step.op, graph, step_of);
     if (!unsupported.empty())
       fail(ErrorKind::UnsupportedOp, "no kernel for {} op(s): {}", unsupported.size(),
            fmt::join(unsupported, "; "));
@@ -206,6 +231,15 @@ struct Executor::Impl {
       plan.release_after.insert(plan.release_after.end(), list.begin(), list.end());
     }
     plan.release_begin.push_back(plan.release_after.size());
+    std::vector<int> position(schedule.size(), -1);
+    for (size_t k = 0; k < plan.steps.size(); ++k)
+      position[static_cast<size_t>(plan.steps[k])] = static_cast<int>(k);
+    for (int index : plan.steps) {
+      const Step& step = schedule[static_cast<size_t>(index)];
+      const bool fusable = step.fusable_activation >= 0 && !keep.count(step.outputs[0]);
+      plan.fuse_into.push_back(fusable ? position[static_cast<size_t>(step.fusable_activation)]
+                                       : -1);
+    }
     return plans.emplace(key, std::move(plan)).first->second;
   }
 
@@ -277,7 +311,12 @@ struct Executor::Impl {
       if (!slot_vars[s]->is_parameter()) live.hold(values[s]);
     const bool hooks = !before_hooks.empty() || !after_hooks.empty();
     const bool delegates = !input_delegates.empty() || !output_delegates.empty();
+    std::vector<char> fused_away(plan.steps.size(), 0);
     for (size_t k = 0; k < plan.steps.size(); ++k) {
+      if (fused_away[k]) {
+        release(plan, k, values, live);
+        continue;
+      }
       const Step& step = schedule[static_cast<size_t>(plan.steps[k])];
       const Operation& op = *step.op;
       std::vector<const Tensor*> inputs(step.inputs.size(), nullptr);
@@ -311,6 +350,8 @@ struct Executor::Impl {
       if (hooks) call_hooks(before_hooks, op, inputs);
       KernelContext ctx(op, inputs, step.outputs.size(), threads);
       ctx.set_donatable_inputs(donatable_inputs(plan, k, step, inputs, values));
+      const int fuse = hooks || delegates ? -1 : plan.fuse_into[k];
+      if (fuse >= 0) ctx.set_fused_clamp(fused_clamp(plan, fuse, values));
       ctx.set_subgraph_runner([this, &values](const Graph& body, const std::vector<Tensor>& in,
                                               const std::map<std::string, Tensor>& outer) {
         return run_body(body, in, outer, values);
@@ -341,13 +382,52 @@ struct Executor::Impl {
           produced.push_back(s >= 0 ? &values[static_cast<size_t>(s)] : nullptr);
         call_hooks(after_hooks, op, produced);
       }
-      for (size_t r = plan.release_begin[k]; r < plan.release_begin[k + 1]; ++r) {
-        Tensor& dying = values[static_cast<size_t>(plan.release_after[r])];
-        live.drop(dying);
-        dying = Tensor();
+      if (ctx.fused_clamp_taken()) {
+        // The kernel applied the activation: its output is the activation's, which is skipped.
+        const Step& act = schedule[static_cast<size_t>(plan.steps[static_cast<size_t>(fuse)])];
+        Tensor& result = values[static_cast<size_t>(act.outputs[0])];
+        result = values[static_cast<size_t>(step.outputs[0])];
+        live.hold(result);
+        fused_away[static_cast<size_t>(fuse)] = 1;
       }
+      release(plan, k, values, live);
     }
     peak_activation_bytes = live.peak();
+  }
+
+  void release(const Plan& plan, size_t k, std::vector<Tensor>& values, LiveBuffers& live) {
+    for (size_t r = plan.release_begin[k]; r < plan.release_begin[k + 1]; ++r) {
+      Tensor& dying = values[static_cast<size_t>(plan.release_after[r])];
+      live.drop(dying);
+      dying = Tensor();
+    }
+  }
+
+  // The clamp of the Relu/Clip at planned position `fuse`, when its bounds are known now (Clip
+  // since opset 11 reads them from inputs, which must then be computed float scalars).
+  std::optional<KernelContext::Clamp> fused_clamp(const Plan& plan, int fuse,
+                                                  const std::vector<Tensor>& values) const {
+    const Step& act = schedule[static_cast<size_t>(plan.steps[static_cast<size_t>(fuse)])];
+    const Operation& op = *act.op;
+    if (op.type == "Relu")
+      return KernelContext::Clamp{0.0f, std::numeric_limits<float>::infinity()};
+    // The Clip kernel's defaults, so that an absent bound behaves the same fused or not.
+    KernelContext::Clamp clamp{std::numeric_limits<float>::lowest(),
+                               std::numeric_limits<float>::max()};
+    if (op.opset < 11) {
+      clamp.lo = op.attr_float("min", clamp.lo);
+      clamp.hi = op.attr_float("max", clamp.hi);
+      return clamp;
+    }
+    for (size_t i = 1; i < 3; ++i) {
+      const int s = i < act.inputs.size() ? act.inputs[i] : -1;
+      if (s < 0) continue;
+      const Tensor& bound = values[static_cast<size_t>(s)];
+      if (!bound.defined() || bound.dtype() != DataType::Float || bound.numel() != 1)
+        return std::nullopt;
+      (i == 1 ? clamp.lo : clamp.hi) = bound.data<float>()[0];
+    }
+    return clamp;
   }
 
   void check_input(const Variable& var, const Tensor& value) {

@@ -2,12 +2,16 @@
 // Conv family kernels (src/runtime/kernels/conv.cpp) against naive direct loops written here:
 // Conv (1-3 D, groups, depthwise, dilations, strides, pads, auto_pad, 1x1 paths, stride >
 // kernel, pads > kernel, batch > 1, double and float16), ConvTranspose (output_padding,
-// output_shape, auto_pad, groups), ConvInteger and QLinearConv, plus error cases.
+// output_shape, auto_pad, groups), ConvInteger and QLinearConv, plus error cases; the 3x3
+// depthwise vector path's borders, and Conv + Relu/Clip fused by the executor on every path.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <random>
 
+#include "qforge/executor.h"
 #include "support/kernel_test_util.h"
 #include "support/test_support.h"
 
@@ -209,6 +213,139 @@ TEST(ConvKernel, RejectsBadShapes) {
   EXPECT_THROW(run_conv(x, testing::random_tensor(DataType::Float, {2, 3, 3, 3}, 2), std::nullopt,
                         {Attribute::make_ints("strides", {0, 1})}),
                Error);
+}
+
+// The 3x3 depthwise path (16-wide vectors with masked border vectors under AVX-512): widths
+// around the vector size, every pad up to beyond the kernel, strides 1 and 2.
+TEST(ConvKernel, Depthwise3x3BordersAndWidths) {
+  uint32_t seed = 300;
+  for (int64_t width : {1, 2, 5, 15, 16, 17, 18, 31, 34, 35, 50, 67})
+    for (int64_t stride : {1, 2})
+      for (const std::vector<int64_t>& pads : std::vector<std::vector<int64_t>>{
+               {1, 1, 1, 1}, {0, 0, 0, 0}, {0, 2, 1, 0}, {2, 1, 0, 2}, {4, 5, 3, 6}}) {
+        const int64_t height = 3 + width % 4;
+        if (width + pads[1] + pads[3] < 3) continue;
+        SCOPED_TRACE(fmt::format("W {} stride {} pads {}", width, stride, fmt::join(pads, ",")));
+        const Tensor x = testing::random_tensor(DataType::Float, {2, 3, height, width}, seed++);
+        const Tensor w = testing::random_tensor(DataType::Float, {3, 1, 3, 3}, seed++);
+        const Tensor b = testing::random_tensor(DataType::Float, {3}, seed++);
+        const ConvParams p{{stride, stride}, {}, pads, 3};
+        const Tensor expected = ref_conv(x, w, &b, p);
+        for (int threads : {1, 2})
+          expect_close(run_conv(x, w, b, conv_attrs(p), threads), expected);
+      }
+}
+
+// Conv followed by Relu or Clip, run through the executor: fused (no hooks), the result is
+// the unfused one (a hook forces that) within float rounding, with NaN where it has NaN.
+struct FusedCase {
+  const char* name;
+  Shape x, w;
+  ConvParams p;
+};
+
+const FusedCase kFusedCases[] = {
+    {"depthwise 3x3 s1", {1, 4, 9, 21}, {4, 1, 3, 3}, {{}, {}, {1, 1, 1, 1}, 4}},
+    {"depthwise 3x3 s2", {2, 3, 12, 37}, {3, 1, 3, 3}, {{2, 2}, {}, {1, 1, 1, 1}, 3}},
+    {"depthwise 5x5", {1, 3, 10, 9}, {3, 1, 5, 5}, {{}, {}, {2, 2, 2, 2}, 3}},
+    // Output plane beyond one column block of the 1x1 path (512 KiB / 8 rows).
+    {"1x1 blocked", {1, 5, 130, 131}, {8, 5, 1, 1}, {}},
+    {"1x1 groups", {1, 4, 6, 6}, {6, 2, 1, 1}, {{}, {}, {}, 2}},
+    {"im2col 3x3", {1, 2, 9, 8}, {3, 2, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
+    {"onednn 3x3", {1, 8, 20, 20}, {16, 8, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
+};
+
+// x -> Conv(w, b) -> c -> activation -> y
+struct ConvActivationModel {
+  Graph g;
+  Operation *conv, *act;
+  ConvActivationModel(const FusedCase& c, const std::string& act_type, int64_t act_opset,
+                      const std::vector<std::optional<float>>& bounds, uint32_t seed) {
+    g.model.opset_imports = {{"", 17}};
+    Variable* x = g.create_variable("x");
+    x->dtype = DataType::Float;
+    Variable* w = g.create_variable("w", testing::random_tensor(DataType::Float, c.w, seed));
+    Variable* b = g.create_variable(
+        "b", testing::random_tensor(DataType::Float, {c.w[0]}, seed + 1, -0.5f, 0.5f));
+    Variable* conv_out = g.create_variable("c");
+    Variable* y = g.create_variable("y");
+    conv = g.create_operation("Conv", "conv", {x, w, b}, {conv_out});
+    conv->attributes = conv_attrs(c.p);
+    std::vector<Variable*> act_inputs{conv_out};
+    for (size_t i = 0; i < bounds.size(); ++i)
+      act_inputs.push_back(bounds[i] ? g.create_variable(fmt::format("bound{}", i),
+                                                         Tensor::scalar<float>(*bounds[i]))
+                                     : nullptr);
+    act = g.create_operation(act_type, "act", act_inputs, {y});
+    act->opset = act_opset;
+    g.add_graph_input(x);
+    g.add_graph_output(y);
+  }
+};
+
+void expect_fused_matches_unfused(ConvActivationModel& m, const Tensor& x) {
+  for (int threads : {1, 2}) {
+    Executor fused(m.g, ExecutorOptions{threads});
+    const Tensor y = fused.run({{"x", x}}).at(0);
+    Executor unfused(m.g, ExecutorOptions{threads});
+    bool conv_output_seen = false;
+    unfused.add_after_hook(m.conv, [&](const Operation&, const std::vector<const Tensor*>& out) {
+      conv_output_seen = out.at(0) != nullptr && out[0]->defined();
+    });
+    const Tensor expected = unfused.run({{"x", x}}).at(0);
+    EXPECT_TRUE(conv_output_seen);
+    expect_close(y, expected);
+  }
+}
+
+TEST(ConvKernel, FusedReluAndClipMatchUnfused) {
+  uint32_t seed = 500;
+  for (const FusedCase& c : kFusedCases) {
+    SCOPED_TRACE(c.name);
+    Tensor x = testing::random_tensor(DataType::Float, c.x, seed++);
+    struct Act {
+      const char* type;
+      int64_t opset;
+      std::vector<std::optional<float>> bounds;
+    };
+    const Act acts[] = {{"Relu", 14, {}},
+                        {"Clip", 13, {0.0f, 6.0f}},
+                        {"Clip", 13, {std::nullopt, 0.25f}},
+                        {"Clip", 13, {-0.5f}},
+                        {"Clip", 13, {}}};
+    for (const Act& a : acts) {
+      ConvActivationModel m(c, a.type, a.opset, a.bounds, seed++);
+      expect_fused_matches_unfused(m, x);
+    }
+    // Clip before opset 11 takes its bounds from attributes.
+    ConvActivationModel old_clip(c, "Clip", 6, {}, seed++);
+    old_clip.act->attributes = {Attribute::make_float("min", -0.1f),
+                                Attribute::make_float("max", 0.2f)};
+    expect_fused_matches_unfused(old_clip, x);
+    // NaN and infinities reach the clamp as they would reach the activation.
+    float* v = x.data<float>();
+    v[x.numel() / 2] = std::numeric_limits<float>::quiet_NaN();
+    v[x.numel() / 3] = std::numeric_limits<float>::infinity();
+    v[x.numel() - 1] = -std::numeric_limits<float>::infinity();
+    ConvActivationModel poisoned(c, "Clip", 13, {0.0f, 6.0f}, seed++);
+    expect_fused_matches_unfused(poisoned, x);
+    ConvActivationModel poisoned_relu(c, "Relu", 14, {}, seed++);
+    expect_fused_matches_unfused(poisoned_relu, x);
+  }
+}
+
+// The fused result against the direct reference, clamped here.
+TEST(ConvKernel, FusedClipMatchesReference) {
+  const FusedCase& c = kFusedCases[1];
+  ConvActivationModel m(c, "Clip", 13, {-0.3f, 0.4f}, 700);
+  const Tensor x = testing::random_tensor(DataType::Float, c.x, 701);
+  Tensor expected = ref_conv(x, m.g.find_variable("w")->value, &m.g.find_variable("b")->value, c.p);
+  for (int64_t i = 0; i < expected.numel(); ++i)
+    expected.data<float>()[i] = std::min(std::max(expected.data<float>()[i], -0.3f), 0.4f);
+  for (int threads : {1, 2}) {
+    Executor ex(m.g, ExecutorOptions{threads});
+    expect_close(ex.run({{"x", x}}).at(0), expected);
+  }
 }
 
 // ---- ConvTranspose ----

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Executor: schedule, input checks, partial runs, hooks, delegates, tracing, errors for
-// unsupported ops. Uses only a few simple kernels (Relu, Add, Identity).
+// unsupported ops, Conv + Relu fusion. Uses only a few simple kernels (Relu, Add, Identity,
+// Conv).
 #include <gtest/gtest.h>
 
 #include "qforge/executor.h"
@@ -42,7 +43,7 @@ TEST(Executor, RunsAndChecksInputs) {
   out = ex.run({{"x", Tensor::from_vector<float>({1, 3}, {5, -5, 0})}});
   EXPECT_EQ(out[0].to_float_vector(), (std::vector<float>{6, 2, 3}));
 
-  EXPECT_THROW(ex.run({}), Error);                                                  // missing input
+  EXPECT_THROW(ex.run({}), Error);  // missing input
   EXPECT_THROW(ex.run({{"x", Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4})}}), Error);  // shape
   EXPECT_THROW(ex.run({{"x", Tensor::from_vector<int64_t>({1, 3}, {1, 2, 3})}}), Error);   // dtype
   try {
@@ -60,12 +61,14 @@ TEST(Executor, PartialRunHooksAndDelegates) {
   EXPECT_EQ(partial.at("y").to_float_vector(), (std::vector<float>{2, 3, 4}));
 
   int before = 0, after = 0;
-  ex.add_before_hook(nullptr, [&](const Operation&, const std::vector<const Tensor*>&) { ++before; });
-  const int id = ex.add_after_hook(m.add, [&](const Operation& op, const std::vector<const Tensor*>& outs) {
-    EXPECT_EQ(op.name, "add");
-    EXPECT_EQ(outs.size(), 1u);
-    ++after;
-  });
+  ex.add_before_hook(nullptr,
+                     [&](const Operation&, const std::vector<const Tensor*>&) { ++before; });
+  const int id =
+      ex.add_after_hook(m.add, [&](const Operation& op, const std::vector<const Tensor*>& outs) {
+        EXPECT_EQ(op.name, "add");
+        EXPECT_EQ(outs.size(), 1u);
+        ++after;
+      });
   ex.set_output_delegate(m.relu, 0, [](const Tensor& t) {
     Tensor out = t.clone();
     for (int64_t i = 0; i < out.numel(); ++i) out.data<float>()[i] = 10;
@@ -136,6 +139,46 @@ TEST(Executor, PeakActivationBytesFollowsBufferRelease) {
   const auto out = ex.run({{"x", Tensor(DataType::Float, {1000})}});
   EXPECT_EQ(out[0].shape(), (Shape{2, 4000}));
   EXPECT_EQ(ex.peak_activation_bytes(), 48000);
+}
+
+// Conv + Relu fusion never hides the Conv's output from whoever can see it: a graph output,
+// a second consumer, a requested value of a partial run, a hook.
+TEST(Executor, ConvReluFusionKeepsVisibleValues) {
+  Graph g;
+  g.model.opset_imports = {{"", 13}};
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{1, ""}, {1, ""}, {2, ""}, {2, ""}};
+  Variable* w = g.create_variable("w", Tensor::from_vector<float>({1, 1, 1, 1}, {-1}));
+  Variable* c = g.create_variable("c");
+  Variable* y = g.create_variable("y");
+  g.create_operation("Conv", "conv", {x, w}, {c});
+  g.create_operation("Relu", "relu", {c}, {y});
+  g.add_graph_input(x);
+  g.add_graph_output(y);
+  const Tensor input = Tensor::from_vector<float>({1, 1, 2, 2}, {1, -2, 3, -4});
+  const std::vector<float> conv_out{-1, 2, -3, 4}, relu_out{0, 2, 0, 4};
+  Executor ex(g, ExecutorOptions{1});
+  EXPECT_EQ(ex.run({{"x", input}}).at(0).to_float_vector(), relu_out);
+  auto both = ex.run_named({{"x", input}}, {"c", "y"});
+  EXPECT_EQ(both.at("c").to_float_vector(), conv_out);
+  EXPECT_EQ(both.at("y").to_float_vector(), relu_out);
+  std::vector<float> hooked;
+  const int id = ex.add_after_hook(nullptr, [&](const Operation& op, const auto& outs) {
+    if (op.type == "Conv") hooked = outs.at(0)->to_float_vector();
+  });
+  EXPECT_EQ(ex.run({{"x", input}}).at(0).to_float_vector(), relu_out);
+  EXPECT_EQ(hooked, conv_out);
+  ex.remove_hook(id);
+
+  // A second consumer, or the Conv's output being a graph output, rules fusion out.
+  Variable* z = g.create_variable("z");
+  g.create_operation("Identity", "copy", {c}, {z});
+  g.add_graph_output(z);
+  Executor ex2(g, ExecutorOptions{1});
+  auto outs = ex2.run({{"x", input}});
+  EXPECT_EQ(outs.at(0).to_float_vector(), relu_out);
+  EXPECT_EQ(outs.at(1).to_float_vector(), conv_out);
 }
 
 }  // namespace

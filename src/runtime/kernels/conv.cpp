@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
+#include "conv_depthwise.h"
 #include "conv_dnnl.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
@@ -33,15 +35,18 @@ int64_t tap_offset(const WindowGeometry& g, int s, int64_t k) {
   return k * g.dilation[s] - g.pad_begin[s];
 }
 
-// Hot inner loops, compiled for AVX2+FMA and a baseline, picked at load time.
-__attribute__((target_clones("arch=haswell", "default"))) void axpy_f32(float* y, const float* x,
-                                                                        float a, int64_t n) {
+// Hot inner loops, compiled for AVX2 and a baseline, picked at load time, unless the build
+// already targets AVX2 or better (-march=native): then the resolver would pick the AVX2 clone
+// over the build's own AVX-512 code.
+#if defined(__AVX2__)
+#define QF_VECTOR_CLONES
+#else
+#define QF_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#endif
+QF_VECTOR_CLONES void axpy_f32(float* y, const float* x, float a, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
-__attribute__((target_clones("arch=haswell", "default"))) void axpy_stride2_f32(float* y,
-                                                                                const float* x,
-                                                                                float a,
-                                                                                int64_t n) {
+QF_VECTOR_CLONES void axpy_stride2_f32(float* y, const float* x, float a, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[2 * i];
 }
 
@@ -159,64 +164,6 @@ void depthwise_plane(const T* plane, const T* wk, const WindowGeometry& g, T* ou
     }
 }
 
-// 3x3 depthwise, stride S, dilation 1, one 2-D plane, float: all nine taps per output in
-// registers, missing rows read from `zeros`, so only the border columns need bounds checks.
-template <int S>
-__attribute__((always_inline)) inline void dw3x3_body(const float* plane, const float* w,
-                                                      float bias, const WindowGeometry& g,
-                                                      const float* zeros, float* out) {
-  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2], ph = g.pad_begin[1],
-                pw = g.pad_begin[2];
-  const int64_t lo = std::min(OW, (pw + S - 1) / S);
-  const int64_t hi = W - 3 + pw < 0 ? lo : std::clamp((W - 3 + pw) / S + 1, lo, OW);
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const float* r[3];
-    for (int kh = 0; kh < 3; ++kh) {
-      const int64_t ih = oh * S - ph + kh;
-      r[kh] = ih >= 0 && ih < H ? plane + ih * W : zeros;
-    }
-    float* o = out + oh * OW;
-    const auto edge = [&](int64_t ow) {
-      float acc = bias;
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) {
-          const int64_t iw = ow * S - pw + kw;
-          if (iw >= 0 && iw < W) acc += w[kh * 3 + kw] * r[kh][iw];
-        }
-      o[ow] = acc;
-    };
-    for (int64_t ow = 0; ow < lo; ++ow) edge(ow);
-    const float *r0 = r[0], *r1 = r[1], *r2 = r[2];
-    for (int64_t ow = lo; ow < hi; ++ow) {
-      const int64_t x = ow * S - pw;
-      o[ow] = bias + w[0] * r0[x] + w[1] * r0[x + 1] + w[2] * r0[x + 2] + w[3] * r1[x] +
-              w[4] * r1[x + 1] + w[5] * r1[x + 2] + w[6] * r2[x] + w[7] * r2[x + 1] +
-              w[8] * r2[x + 2];
-    }
-    for (int64_t ow = hi; ow < OW; ++ow) edge(ow);
-  }
-}
-__attribute__((target_clones("arch=haswell", "default"))) void dw3x3_s1(const float* plane,
-                                                                        const float* w, float bias,
-                                                                        const WindowGeometry& g,
-                                                                        const float* zeros,
-                                                                        float* out) {
-  dw3x3_body<1>(plane, w, bias, g, zeros, out);
-}
-__attribute__((target_clones("arch=haswell", "default"))) void dw3x3_s2(const float* plane,
-                                                                        const float* w, float bias,
-                                                                        const WindowGeometry& g,
-                                                                        const float* zeros,
-                                                                        float* out) {
-  dw3x3_body<2>(plane, w, bias, g, zeros, out);
-}
-
-bool is_dw3x3(const WindowGeometry& g) {
-  return g.in[0] == 1 && g.kernel[0] == 1 && g.kernel[1] == 3 && g.kernel[2] == 3 &&
-         g.dilation[1] == 1 && g.dilation[2] == 1 && g.stride[1] == g.stride[2] &&
-         (g.stride[1] == 1 || g.stride[1] == 2);
-}
-
 struct ConvShape {
   int64_t batch, in_channels, out_channels, group;
   WindowGeometry g;
@@ -237,7 +184,7 @@ constexpr int64_t kMinBlockColumns = 256;
 // output rows, each block im2col'ed into a thread-local buffer and multiplied right away.
 template <typename T>
 void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, int64_t Mg,
-                       const WindowGeometry& g, int threads) {
+                       const WindowGeometry& g, const OutputClamp& clamp, int threads) {
   const int64_t CK = Cg * g.kernel_size(), rows = g.out[0] * g.out[1], row_len = g.out[2],
                 plane = g.out_size();
   // At least ~256 columns per block: narrower GEMMs lose more to packing than cache misses cost.
@@ -254,6 +201,10 @@ void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, 
     if (bias) fill_bias(y, bias, Mg, plane, 0, plane);
     gemm<T>(false, false, Mg, plane, CK, T(1), w, CK, col.data(), plane, bias ? T(1) : T(0), y,
             plane, threads);
+    if (clamp.on)
+      parallel_for(threads, Mg, 1, [&](int64_t m0, int64_t m1) {
+        finish_rows<T>(y + m0 * plane, m1 - m0, plane, 0, plane, nullptr, clamp);
+      });
     return;
   }
   parallel_for(threads, blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -265,8 +216,32 @@ void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, 
       if (bias) fill_bias(y, bias, Mg, plane, c0, c0 + cols);
       gemm<T>(false, false, Mg, cols, CK, T(1), w, CK, col.data(), cols, bias ? T(1) : T(0), y + c0,
               plane, 1);
+      finish_rows<T>(y, Mg, plane, c0, c0 + cols, nullptr, clamp);  // while the block is in cache
     }
   });
+}
+
+// Output bytes per block of a 1x1 conv: the GEMM writes the block without bias, and bias and
+// clamp are applied while it is still in L2 (one pass over y instead of a bias fill, a
+// read-modify-write GEMM and a separate activation pass).
+constexpr int64_t kPointwiseBlockBytes = 512 * 1024;
+
+// One group of a 1x1 conv: y (M x plane) = w (M x C) * x (C x plane) + bias, clamped.
+template <typename T>
+void conv_pointwise(const T* x, const T* w, const T* bias, T* y, int64_t C, int64_t M,
+                    int64_t plane, const OutputClamp& clamp, int threads) {
+  const int64_t block =
+      std::max<int64_t>(256, kPointwiseBlockBytes / static_cast<int64_t>(sizeof(T)) /
+                                 std::max<int64_t>(M, 1) / 16 * 16);
+  for (int64_t c0 = 0; c0 < plane; c0 += block) {
+    const int64_t cols = std::min(block, plane - c0);
+    gemm<T>(false, false, M, cols, C, T(1), w, C, x + c0, plane, T(0), y + c0, plane, threads);
+    if (!bias && !clamp.on) continue;
+    parallel_for(threads, M, std::max<int64_t>(1, 4096 / cols), [&](int64_t m0, int64_t m1) {
+      finish_rows<T>(y + m0 * plane, m1 - m0, plane, c0, c0 + cols, bias ? bias + m0 : nullptr,
+                     clamp);
+    });
+  }
 }
 
 // The oneDNN description of a dense 2-D conv (slots 1 and 2 of the geometry). For a
@@ -287,47 +262,53 @@ DnnlConv dnnl_conv(const ConvShape& s, bool transposed) {
 
 // y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, k...]) + bias.
 template <typename T>
-void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s, int threads) {
+void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s,
+                  const OutputClamp& clamp, int threads) {
   const WindowGeometry& g = s.g;
   const int64_t Cg = s.in_channels / s.group, Mg = s.out_channels / s.group;
   const int64_t K = g.kernel_size(), in_plane = g.in_size(), out_plane = g.out_size();
   if (Cg == 1 && s.group > 1) {
     // Depthwise: GEMM with one input channel has K rows only; a direct loop is faster.
-    const std::vector<T> zeros(static_cast<size_t>(g.in[2]), T(0));
+    const bool dw3x3 = std::is_same_v<T, float> && is_dw3x3(g);
     parallel_for(threads, s.batch * s.out_channels, 1, [&](int64_t begin, int64_t end) {
+      std::optional<Dw3x3Scratch> scratch;
+      if (dw3x3) scratch.emplace(g);
       for (int64_t p = begin; p < end; ++p) {
         const int64_t n = p / s.out_channels, m = p % s.out_channels;
         T* out = y + p * out_plane;
+        const T* plane = x + (n * s.in_channels + m / Mg) * in_plane;
         if constexpr (std::is_same_v<T, float>) {
-          if (is_dw3x3(g)) {
-            const float* plane = x + (n * s.in_channels + m / Mg) * in_plane;
-            const float b = bias ? bias[m] : 0.0f;
-            (g.stride[2] == 1 ? dw3x3_s1 : dw3x3_s2)(plane, w + m * K, b, g, zeros.data(), out);
+          if (dw3x3) {
+            dw3x3_plane(plane, w + m * K, bias ? bias[m] : 0.0f, g, clamp, *scratch, out);
             continue;
           }
         }
         std::fill(out, out + out_plane, bias ? bias[m] : T(0));
-        depthwise_plane(x + (n * s.in_channels + m / Mg) * in_plane, w + m * K, g, out);
+        depthwise_plane(plane, w + m * K, g, out);
+        finish_rows<T>(out, 1, 0, 0, out_plane, nullptr, clamp);
       }
     });
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads))
+    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads)) {
+      if (clamp.on)
+        parallel_for(threads, s.batch * s.out_channels, 1, [&](int64_t p0, int64_t p1) {
+          finish_rows<T>(y + p0 * out_plane, p1 - p0, out_plane, 0, out_plane, nullptr, clamp);
+        });
       return;
+    }
   }
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {
       const T* xg = x + (n * s.in_channels + gi * Cg) * in_plane;
       T* yg = y + (n * s.out_channels + gi * Mg) * out_plane;
       const T* wg = w + gi * Mg * Cg * K;
-      if (g.is_pointwise()) {
-        if (bias) fill_bias(yg, bias + gi * Mg, Mg, out_plane, 0, out_plane);
-        gemm<T>(false, false, Mg, out_plane, Cg, T(1), wg, Cg, xg, out_plane, bias ? T(1) : T(0),
-                yg, out_plane, threads);
-      } else {
-        conv_group_im2col(xg, wg, bias ? bias + gi * Mg : nullptr, yg, Cg, Mg, g, threads);
-      }
+      const T* bg = bias ? bias + gi * Mg : nullptr;
+      if (g.is_pointwise())
+        conv_pointwise(xg, wg, bg, yg, Cg, Mg, out_plane, clamp, threads);
+      else
+        conv_group_im2col(xg, wg, bg, yg, Cg, Mg, g, clamp, threads);
     }
 }
 
@@ -429,7 +410,11 @@ void conv(KernelContext& ctx) {
       const Tensor* b = checked_bias(ctx, 2, s.out_channels, x.dtype());
       Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, s.g.out_dims()),
                                       KernelContext::OutputInit::Uninitialized);
-      conv_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s,
+      OutputClamp clamp;
+      if constexpr (std::is_same_v<T, float>) {
+        if (const auto fused = ctx.take_fused_clamp()) clamp = {true, fused->lo, fused->hi};
+      }
+      conv_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s, clamp,
                       ctx.num_threads());
     }
   });
@@ -532,7 +517,8 @@ std::vector<double> conv_integer_acc(KernelContext& ctx, const Tensor& x, const 
   for (int64_t m = 0; m < s.out_channels; ++m)
     for (int64_t i = 0; i < per_m; ++i) wd[m * per_m + i] -= wz[m];
   std::vector<double> acc(static_cast<size_t>(s.batch * s.out_channels * s.g.out_size()));
-  conv_forward<double>(xd.data(), wd.data(), nullptr, acc.data(), s, ctx.num_threads());
+  conv_forward<double>(xd.data(), wd.data(), nullptr, acc.data(), s, OutputClamp{},
+                       ctx.num_threads());
   return acc;
 }
 
