@@ -18,10 +18,11 @@ using ExporterRegistry = std::vector<ExporterEntry>;
 
 void register_qdq_onnx_exporter(ExporterRegistry& registry);  // qdq_onnx.cpp
 
-// onnx_checker.cpp: libonnx's checker and strict shape inference on `graph` as it will be saved;
-// an InvalidModel error naming `model_out` and the checker's message when it fails. Returns
-// false (nothing checked) for a model newer than libonnx knows (IR version, opset).
-bool check_onnx_export(const Graph& graph, const std::string& model_out);
+// onnx_checker.cpp: libonnx's checker and strict shape inference on `graph` as it will be saved
+// (outputs declared without a shape get the inferred one); an InvalidModel error naming
+// `model_out` and the checker's message when it fails. Returns false (nothing checked) for a
+// model newer than libonnx knows (IR version, opset).
+bool check_onnx_export(Graph& graph, const std::string& model_out);
 
 // qdq_opset.cpp: raises the standard opset of the exporter's copy to 13 (per-axis Q/DQ), rewriting
 // the ops whose definition changed; an Argument error naming the ops that cannot be raised.

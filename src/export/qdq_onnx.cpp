@@ -167,6 +167,8 @@ void export_qdq_onnx(const Graph& graph, const Platform&, const std::string& mod
   auto copy = graph.deep_copy();
   for (size_t k = 0; k < graph.operations().size(); ++k)
     copy->operations()[k]->quant_config = graph.operations()[k]->quant_config;
+  // ONNX requires a graph name; a graph built in code may have none.
+  if (copy->name.empty()) copy->name = "main_graph";
   raise_opset_for_qdq(*copy);
   quantize_parameters(*copy);
   quantize_activations(*copy);

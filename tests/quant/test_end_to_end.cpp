@@ -84,9 +84,9 @@ std::string check_with_onnx(const std::string& path) {
   onnx::ModelProto model;
   if (!model.ParseFromString(read_file(path))) return "not a ModelProto";
   try {
+    onnx::checker::check_model(model);
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(true, 1));
-    onnx::checker::check_model(model);
   } catch (const std::exception& e) {
     return e.what();
   }
