@@ -38,6 +38,8 @@ struct QuantizationSetting {
 QuantizationSetting default_setting();
 // JSON (the CLI's --setting file): unknown keys are errors naming the key.
 QuantizationSetting parse_setting(const std::string& json_text, const std::string& where);
+// The JSON keys, one per field of QuantizationSetting and of its ObserverOptions.
+std::vector<std::string> setting_keys();
 
 // Counts from calibration, for the report.
 struct CalibrationReport {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pass pipeline on the tiny CNN: states after quantization, fusion, shared scales,
-// passive bias, baking, NaN samples skipped and counted, settings parsing.
+// passive bias, baking, NaN samples skipped and counted, settings parsing (every key, errors,
+// the docs table, isotone_axis reaching the observer).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include "qforge/quantizer.h"
 #include "support/memory_dataset.h"
@@ -94,7 +97,8 @@ TEST(Quantizer, AllNanDataIsAnError) {
 }
 
 TEST(QuantizationSetting, JsonParsing) {
-  const QuantizationSetting s = parse_setting(R"({"calib_steps": 4, "fusion": false, "activation_observer": "kl"})", "s.json");
+  const QuantizationSetting s = parse_setting(
+      R"({"calib_steps": 4, "fusion": false, "activation_observer": "kl"})", "s.json");
   EXPECT_EQ(s.calib_steps, 4);
   EXPECT_FALSE(s.fusion);
   EXPECT_EQ(s.activation_observer, "kl");
@@ -102,9 +106,101 @@ TEST(QuantizationSetting, JsonParsing) {
   EXPECT_THROW(parse_setting(R"({"fusion": 1})", "s.json"), Error);
   const QuantizationSetting d = default_setting();
   EXPECT_EQ(d.dispatcher, "conservative");
-  EXPECT_TRUE(d.fusion && d.quantize_parameter && d.quantize_activation && d.alignment && d.passive_parameters && d.baking);
+  EXPECT_TRUE(d.fusion && d.quantize_parameter && d.quantize_activation && d.alignment &&
+              d.passive_parameters && d.baking);
   EXPECT_FALSE(d.bias_correction);
 }
 
+// Every field of QuantizationSetting and ObserverOptions is settable from JSON: each key set to a
+// value other than its default lands in its field.
+TEST(QuantizationSetting, EveryFieldHasAKey) {
+  // A new field needs a key in kKeys (src/quant/quantization_setting.cpp), a row in
+  // docs/quantization.md and a line here; then update this count.
+  static_assert(sizeof(ObserverOptions) == 5 * 4, "ObserverOptions changed: give the field a key");
+  const QuantizationSetting s = parse_setting(R"({
+      "dispatcher": "aggressive", "dispatching_table": {"conv1": "FP32"}, "fusion": false,
+      "quantize_parameter": false, "quantize_activation": false, "activation_observer": "isotone",
+      "percentile": 0.99, "histogram_bins": 1024, "kl_target_bins": 64, "ema_decay": 0.5,
+      "isotone_axis": 1, "alignment": false, "passive_parameters": false, "baking": false,
+      "calib_steps": 3, "calib_batch": 2, "threads": 2, "progress": false})",
+                                              "s.json");
+  EXPECT_EQ(s.dispatcher, "aggressive");
+  EXPECT_EQ(s.dispatching_table.at("conv1"), "FP32");
+  EXPECT_FALSE(s.fusion || s.quantize_parameter || s.quantize_activation || s.alignment ||
+               s.passive_parameters || s.baking || s.progress);
+  EXPECT_EQ(s.activation_observer, "isotone");
+  EXPECT_FLOAT_EQ(s.observer.percentile, 0.99f);
+  EXPECT_EQ(s.observer.histogram_bins, 1024);
+  EXPECT_EQ(s.observer.kl_target_bins, 64);
+  EXPECT_FLOAT_EQ(s.observer.ema_decay, 0.5f);
+  EXPECT_EQ(s.observer.isotone_axis, 1);
+  EXPECT_EQ(s.calib_steps, 3);
+  EXPECT_EQ(s.calib_batch, 2);
+  EXPECT_EQ(s.threads, 2);
+  // bias_correction has a key but is refused until the pass exists.
+  EXPECT_THROW(parse_setting(R"({"bias_correction": true})", "s.json"), Error);
+  EXPECT_EQ(setting_keys().size(), 19u);
+}
+
+// Errors name the file and the key; observer options are checked when the setting is read.
+TEST(QuantizationSetting, ErrorsNameTheKey) {
+  auto message = [](const std::string& json) {
+    try {
+      parse_setting(json, "s.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(R"({"isotone_axes": 1})").find("'isotone_axes'"), std::string::npos);
+  EXPECT_NE(message(R"({"isotone_axis": "last"})").find("'isotone_axis'"), std::string::npos);
+  EXPECT_NE(message(R"({"ema_decay": 1.5})").find("ema_decay"), std::string::npos);
+  EXPECT_NE(message(R"({"kl_target_bins": 1})").find("kl_target_bins"), std::string::npos);
+  EXPECT_NE(message(R"({"activation_observer": "median"})").find("median"), std::string::npos);
+  EXPECT_NE(message(R"({"dispatcher": "greedy"})").find("greedy"), std::string::npos);
+  EXPECT_NE(message(R"({"ema_decay": 1.5})").find("s.json"), std::string::npos);
+}
+
+// The setting table in docs/quantization.md lists every key.
+TEST(QuantizationSetting, EveryKeyIsDocumented) {
+  std::ifstream in(std::string(QFORGE_SOURCE_DIR) + "/docs/quantization.md");
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(doc.empty());
+  for (const std::string& key : setting_keys())
+    EXPECT_NE(doc.find("| `" + key + "` |"), std::string::npos) << key;
+}
+
+// isotone_axis reaches the isotone observer: rows along axis 1 or axis 0 of a Softmax output
+// keep different orders, so the calibrated scale differs.
+TEST(QuantizationSetting, IsotoneAxisReachesTheObserver) {
+  auto calibrate = [](int axis) {
+    Graph g;
+    g.model.opset_imports = {{"", 13}};
+    Variable* x = g.create_variable("x");
+    x->dtype = DataType::Float;
+    x->shape = std::vector<Dim>{{4, ""}, {8, ""}};
+    g.add_graph_input(x);
+    Variable* h = g.create_variable("h");
+    g.create_operation("Gemm", "fc",
+                       {x, g.create_variable("w", testing::random_weights({8, 8}, 3, 1.0f))}, {h});
+    Variable* y = g.create_variable("y");
+    g.create_operation("Softmax", "softmax", {h}, {y}, {Attribute::make_int("axis", 1)});
+    g.add_graph_output(y);
+    const Platform platform = load_platform("PPL_DSP_INT8");  // quantizes Softmax
+    dispatch_graph(g, platform);
+    auto data = testing::MemoryDataset::random("x", {4, 8}, 4, 9, -3.0f, 3.0f);
+    QuantizationSetting s = parse_setting(
+        fmt::format(R"({{"activation_observer": "isotone", "isotone_axis": {}}})", axis), "s.json");
+    s.progress = false;
+    s.threads = 1;
+    s.calib_steps = 4;
+    Quantizer quantizer(platform, g);
+    quantizer.quantize(data, s);
+    const auto& out = *g.find_operation("softmax")->quant_config->output_configs.at(0);
+    EXPECT_EQ(out.state, QuantizationState::Activated);
+    return out.effective_scale().data<float>()[0];
+  };
+  EXPECT_NE(calibrate(-1), calibrate(0));
+}
 }  // namespace
 }  // namespace qforge
