@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +20,15 @@ namespace qforge {
 
 class KernelContext;
 using KernelFn = void (*)(KernelContext& ctx);
+
+// What a kernel keeps for one op between runs of an executor: prepared library primitives,
+// weights in the layout a library wants. A kernel derives its own type and must check that the
+// state still fits its inputs (shapes; the weight tensor's buffer, which the state holds on to
+// so that the buffer cannot be replaced by another at the same address) before using it.
+class KernelState {
+ public:
+  virtual ~KernelState() = default;
+};
 
 // Runs a subgraph (If/Loop/Scan bodies) with the given graph inputs; outer-scope names are
 // resolved through `outer` first, then the enclosing scopes of the caller.
@@ -78,6 +88,16 @@ class KernelContext {
   }
   bool fused_clamp_taken() const { return fused_clamp_taken_; }
 
+  // The op's state slot, owned by the executor's schedule; nullptr outside an executor and
+  // while delegates are set (inputs such as weights may then be new tensors every run). Weights
+  // reordered for a library may be kept in it only when may_keep_weights() (it costs memory).
+  std::unique_ptr<KernelState>* kernel_state() const { return kernel_state_; }
+  bool may_keep_weights() const { return keep_weights_; }
+  void set_kernel_state(std::unique_ptr<KernelState>* slot, bool keep_weights) {
+    kernel_state_ = slot;
+    keep_weights_ = keep_weights;
+  }
+
   void set_subgraph_runner(SubgraphRunner runner) { subgraph_runner_ = std::move(runner); }
   std::vector<Tensor> run_subgraph(const Graph& body, const std::vector<Tensor>& inputs,
                                    const std::map<std::string, Tensor>& outer = {}) const;
@@ -109,6 +129,8 @@ class KernelContext {
   uint64_t donatable_inputs_ = 0;
   std::optional<Clamp> fused_clamp_;
   bool fused_clamp_taken_ = false;
+  std::unique_ptr<KernelState>* kernel_state_ = nullptr;
+  bool keep_weights_ = false;
   SubgraphRunner subgraph_runner_;
 };
 

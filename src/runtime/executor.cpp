@@ -24,6 +24,7 @@ struct Step {
   std::vector<int> outputs;          // slot per output port (-1: omitted)
   std::vector<int> implicit_inputs;  // slots read by subgraphs (outer references)
   int fusable_activation = -1;       // schedule index of a Relu/Clip that may run inside this Conv
+  std::unique_ptr<KernelState> state;  // the kernel's, kept between runs
 };
 
 // Bytes of the activation buffers alive during a run (views and in-place outputs share their
@@ -150,7 +151,9 @@ struct Executor::Impl {
   const std::map<std::string, Tensor>* enclosing_scope = nullptr;
   int64_t peak_activation_bytes = 0;  // of the last run
 
-  Impl(const Graph& g, int t) : graph(g), threads(t) {}
+  bool keep_prepared_weights;
+
+  Impl(const Graph& g, int t, bool keep) : graph(g), threads(t), keep_prepared_weights(keep) {}
 
   int slot(const Variable* var) {
     auto [it, inserted] = slot_of.emplace(var->name, static_cast<int>(slot_vars.size()));
@@ -253,7 +256,8 @@ struct Executor::Impl {
                                const std::map<std::string, Tensor>& outer,
                                const std::vector<Tensor>& values) {
     auto& sub = sub_executors[&body];
-    if (!sub) sub = std::make_unique<Executor>(body, ExecutorOptions{threads});
+    if (!sub)
+      sub = std::make_unique<Executor>(body, ExecutorOptions{threads, keep_prepared_weights});
     // Scope for the body: explicit outer values, then this graph's live values, then ours.
     std::map<std::string, Tensor> scope;
     for (const std::string& ref : body.outer_references()) {
@@ -317,7 +321,7 @@ struct Executor::Impl {
         release(plan, k, values, live);
         continue;
       }
-      const Step& step = schedule[static_cast<size_t>(plan.steps[k])];
+      Step& step = schedule[static_cast<size_t>(plan.steps[k])];
       const Operation& op = *step.op;
       std::vector<const Tensor*> inputs(step.inputs.size(), nullptr);
       std::vector<Tensor> delegated;
@@ -352,6 +356,7 @@ struct Executor::Impl {
       ctx.set_donatable_inputs(donatable_inputs(plan, k, step, inputs, values));
       const int fuse = hooks || delegates ? -1 : plan.fuse_into[k];
       if (fuse >= 0) ctx.set_fused_clamp(fused_clamp(plan, fuse, values));
+      if (!delegates) ctx.set_kernel_state(&step.state, keep_prepared_weights);
       ctx.set_subgraph_runner([this, &values](const Graph& body, const std::vector<Tensor>& in,
                                               const std::map<std::string, Tensor>& outer) {
         return run_body(body, in, outer, values);
@@ -497,7 +502,7 @@ struct Executor::Impl {
 Executor::Executor(const Graph& graph, ExecutorOptions options)
     : graph_(graph),
       threads_(options.threads > 0 ? options.threads : default_threads()),
-      impl_(std::make_unique<Impl>(graph, threads_)) {
+      impl_(std::make_unique<Impl>(graph, threads_, options.keep_prepared_weights)) {
   impl_->compile();
 }
 

@@ -348,6 +348,45 @@ TEST(ConvKernel, FusedClipMatchesReference) {
   }
 }
 
+// The oneDNN path keeps its primitive (and with keep_prepared_weights the reordered weights)
+// per op between runs: new shapes and new weight tensors must be picked up.
+TEST(ConvKernel, KeptOneDnnStateFollowsShapesAndWeights) {
+  const ConvParams p{{}, {}, {1, 1, 1, 1}, 1};
+  for (const Shape& wshape : {Shape{16, 8, 3, 3}, Shape{4, 8, 3, 3}})
+    for (bool keep : {false, true})
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(
+            fmt::format("w {} keep {} threads {}", shape_to_string(wshape), keep, threads));
+        Graph g;
+        g.model.opset_imports = {{"", 17}};
+        Variable* x = g.create_variable("x");
+        Variable* w = g.create_variable("w", testing::random_tensor(DataType::Float, wshape, 800));
+        Variable* b =
+            g.create_variable("b", testing::random_tensor(DataType::Float, {wshape[0]}, 801));
+        Variable* y = g.create_variable("y");
+        g.create_operation("Conv", "conv", {x, w, b}, {y}, conv_attrs(p));
+        g.add_graph_input(x);
+        g.add_graph_output(y);
+        Executor ex(g, ExecutorOptions{threads, keep});
+        const Tensor x1 = testing::random_tensor(DataType::Float, {1, 8, 20, 20}, 802);
+        const Tensor x2 = testing::random_tensor(DataType::Float, {2, 8, 13, 17}, 803);
+        for (int repeat = 0; repeat < 2; ++repeat)
+          expect_close(ex.run({{"x", x1}}).at(0), ref_conv(x1, w->value, &b->value, p));
+        expect_close(ex.run({{"x", x2}}).at(0), ref_conv(x2, w->value, &b->value, p));
+        w->value = testing::random_tensor(DataType::Float, wshape, 804);
+        expect_close(ex.run({{"x", x2}}).at(0), ref_conv(x2, w->value, &b->value, p));
+        // A delegate may hand the kernel a new weight tensor every run: no state is used then.
+        ex.set_input_delegate(g.operations()[0].get(), 1, [](const Tensor& t) {
+          Tensor doubled = t.clone();
+          for (int64_t i = 0; i < doubled.numel(); ++i) doubled.data<float>()[i] *= 2;
+          return doubled;
+        });
+        Tensor w2 = w->value.clone();
+        for (int64_t i = 0; i < w2.numel(); ++i) w2.data<float>()[i] *= 2;
+        expect_close(ex.run({{"x", x1}}).at(0), ref_conv(x1, w2, &b->value, p));
+      }
+}
+
 // ---- ConvTranspose ----
 
 struct TransposeParams {

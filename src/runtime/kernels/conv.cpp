@@ -263,7 +263,7 @@ DnnlConv dnnl_conv(const ConvShape& s, bool transposed) {
 // y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, k...]) + bias.
 template <typename T>
 void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s,
-                  const OutputClamp& clamp, int threads) {
+                  const OutputClamp& clamp, const DnnlConvCache& cache, int threads) {
   const WindowGeometry& g = s.g;
   const int64_t Cg = s.in_channels / s.group, Mg = s.out_channels / s.group;
   const int64_t K = g.kernel_size(), in_plane = g.in_size(), out_plane = g.out_size();
@@ -291,7 +291,8 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads)) {
+    if (s.group == 1 && g.spatial == 2 &&
+        conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads, cache)) {
       if (clamp.on)
         parallel_for(threads, s.batch * s.out_channels, 1, [&](int64_t p0, int64_t p1) {
           finish_rows<T>(y + p0 * out_plane, p1 - p0, out_plane, 0, out_plane, nullptr, clamp);
@@ -316,15 +317,16 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
 // the equivalent forward conv from y (g.in) to x (g.out).
 template <typename T>
 void conv_transpose_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& s,
-                            int threads) {
+                            const DnnlConvCache& cache, int threads) {
   const WindowGeometry& g = s.g;
   const int64_t Cg = s.in_channels / s.group, Mg = s.out_channels / s.group;
   const int64_t K = g.kernel_size(), x_plane = g.out_size(), y_plane = g.in_size();
-  std::vector<T> col(static_cast<size_t>(Mg * K * x_plane));
   if constexpr (std::is_same_v<T, float>) {
-    if (s.group == 1 && g.spatial == 2 && conv_dnnl(dnnl_conv(s, true), x, w, bias, y, threads))
+    if (s.group == 1 && g.spatial == 2 &&
+        conv_dnnl(dnnl_conv(s, true), x, w, bias, y, threads, cache))
       return;
   }
+  std::vector<T> col(static_cast<size_t>(Mg * K * x_plane));
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {
       const T* xg = x + (n * s.in_channels + gi * Cg) * x_plane;
@@ -415,6 +417,7 @@ void conv(KernelContext& ctx) {
         if (const auto fused = ctx.take_fused_clamp()) clamp = {true, fused->lo, fused->hi};
       }
       conv_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s, clamp,
+                      DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights()},
                       ctx.num_threads());
     }
   });
@@ -500,7 +503,8 @@ void conv_transpose(KernelContext& ctx) {
       std::vector<int64_t> spatial(s.g.in.begin() + (3 - s.g.spatial), s.g.in.end());
       Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, spatial));
       conv_transpose_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(),
-                                s, ctx.num_threads());
+                                s, DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights()},
+                                ctx.num_threads());
     }
   });
 }
@@ -517,7 +521,7 @@ std::vector<double> conv_integer_acc(KernelContext& ctx, const Tensor& x, const 
   for (int64_t m = 0; m < s.out_channels; ++m)
     for (int64_t i = 0; i < per_m; ++i) wd[m * per_m + i] -= wz[m];
   std::vector<double> acc(static_cast<size_t>(s.batch * s.out_channels * s.g.out_size()));
-  conv_forward<double>(xd.data(), wd.data(), nullptr, acc.data(), s, OutputClamp{},
+  conv_forward<double>(xd.data(), wd.data(), nullptr, acc.data(), s, OutputClamp{}, DnnlConvCache{},
                        ctx.num_threads());
   return acc;
 }

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+
+#include "qforge/kernel.h"
 
 namespace qforge::kernels {
 
@@ -14,11 +17,21 @@ struct DnnlConv {
   int64_t batch, in_channels, out_channels;
   int64_t in[2], out[2], kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
   bool transposed = false;
+  bool operator==(const DnnlConv&) const = default;
+};
+
+// Where the oneDNN path may keep the op's primitive, and with `keep_weights` its weights
+// reordered into oneDNN's layout, between runs (see KernelContext::kernel_state); `weight` is
+// the weight input, whose buffer identifies the reordered copy. Empty: prepare all per call.
+struct DnnlConvCache {
+  std::unique_ptr<KernelState>* slot = nullptr;
+  const Tensor* weight = nullptr;
+  bool keep_weights = false;
 };
 
 // Runs the conv through oneDNN and returns true, or returns false when im2col + GEMM is
 // expected to be faster or oneDNN has no implementation for it (y must then be computed anew).
 bool conv_dnnl(const DnnlConv& conv, const float* x, const float* w, const float* bias, float* y,
-               int threads);
+               int threads, const DnnlConvCache& cache = {});
 
 }  // namespace qforge::kernels
