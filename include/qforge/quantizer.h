@@ -46,6 +46,9 @@ struct CalibrationReport {
   int64_t samples = 0;
   int64_t skipped_samples = 0;  // samples holding NaN/Inf
   double seconds = 0;
+  int64_t batch = 1;  // samples stacked per executor run (calib_batch, or 1: see note)
+  int64_t runs = 0;   // executor runs, all passes together
+  std::string note;   // why calib_batch was not used, when it was not
 };
 
 class Quantizer {

@@ -13,7 +13,8 @@
 
 namespace qforge {
 
-Quantizer::Quantizer(Platform platform, Graph& graph) : platform_(std::move(platform)), graph_(graph) {}
+Quantizer::Quantizer(Platform platform, Graph& graph)
+    : platform_(std::move(platform)), graph_(graph) {}
 
 void Quantizer::quantize(CalibrationDataset& data, const QuantizationSetting& setting) {
   const PassContext ctx{platform_, setting, &data, &calibration_};
@@ -30,7 +31,8 @@ void Quantizer::quantize(CalibrationDataset& data, const QuantizationSetting& se
       {"parameter_quantization", setting.quantize_parameter, parameter_quantization},
       {"runtime_calibration", setting.quantize_activation, runtime_calibration},
       {"quantize_alignment", setting.alignment, quantize_alignment},
-      {"passive_parameter_quantization", setting.passive_parameters, passive_parameter_quantization},
+      {"passive_parameter_quantization", setting.passive_parameters,
+       passive_parameter_quantization},
       {"parameter_baking", setting.baking, parameter_baking},
   };
   for (const Step& step : pipeline)
@@ -40,7 +42,8 @@ void Quantizer::quantize(CalibrationDataset& data, const QuantizationSetting& se
     if (!op->quant_config) continue;
     for (auto* list : {&op->quant_config->input_configs, &op->quant_config->output_configs})
       for (auto& config : *list)
-        if (config->state == QuantizationState::Initial || config->state == QuantizationState::PassiveInit)
+        if (config->state == QuantizationState::Initial ||
+            config->state == QuantizationState::PassiveInit)
           config->state = QuantizationState::FP32;
   }
 }
@@ -58,25 +61,35 @@ std::string Quantizer::report() const {
     std::vector<std::string> ports;
     auto add = [&](const char* side, size_t index, const TensorQuantizationConfig& c) {
       ++by_state[quantization_state_name(c.state)];
-      if (c.state != QuantizationState::FP32) ports.push_back(fmt::format("{}{}:{}", side, index, quantization_state_name(c.state)));
+      if (c.state != QuantizationState::FP32)
+        ports.push_back(fmt::format("{}{}:{}", side, index, quantization_state_name(c.state)));
     };
-    for (size_t i = 0; i < op->quant_config->input_configs.size(); ++i) add("in", i, *op->quant_config->input_configs[i]);
-    for (size_t o = 0; o < op->quant_config->output_configs.size(); ++o) add("out", o, *op->quant_config->output_configs[o]);
-    table += fmt::format("{:<36} {:<18} {}\n", op->name.substr(0, 36), op->type, fmt::join(ports, " "));
+    for (size_t i = 0; i < op->quant_config->input_configs.size(); ++i)
+      add("in", i, *op->quant_config->input_configs[i]);
+    for (size_t o = 0; o < op->quant_config->output_configs.size(); ++o)
+      add("out", o, *op->quant_config->output_configs[o]);
+    table +=
+        fmt::format("{:<36} {:<18} {}\n", op->name.substr(0, 36), op->type, fmt::join(ports, " "));
   }
-  std::string out = fmt::format("platform {}: {} ops quantized, {} ops in FP32\n", platform_.name, quantized_ops, fp32_ops);
+  std::string out = fmt::format("platform {}: {} ops quantized, {} ops in FP32\n", platform_.name,
+                                quantized_ops, fp32_ops);
   for (const auto& [state, count] : by_state) out += fmt::format("  {:<14} {}\n", state, count);
   if (calibration_.samples || calibration_.skipped_samples)
-    out += fmt::format("calibration: {} samples in {:.2f}s, {} skipped (NaN/Inf)\n", calibration_.samples,
-                       calibration_.seconds, calibration_.skipped_samples);
+    out += fmt::format(
+        "calibration: {} samples in {:.2f}s, {} skipped (NaN/Inf); {} per run, {} runs\n",
+        calibration_.samples, calibration_.seconds, calibration_.skipped_samples,
+        calibration_.batch, calibration_.runs);
+  if (!calibration_.note.empty()) out += "note: " + calibration_.note + "\n";
   return out + table;
 }
 
-std::unique_ptr<Graph> quantize_onnx_model(const std::string& onnx_file, CalibrationDataset& dataset,
-                                           const Platform& platform, const QuantizationSetting& setting) {
+std::unique_ptr<Graph> quantize_onnx_model(const std::string& onnx_file,
+                                           CalibrationDataset& dataset, const Platform& platform,
+                                           const QuantizationSetting& setting) {
   auto graph = load_onnx_graph(onnx_file);
   format_graph(*graph);
-  if (dataset.size() == 0) fail(ErrorKind::Argument, "calibration data is empty ({})", dataset.describe());
+  if (dataset.size() == 0)
+    fail(ErrorKind::Argument, "calibration data is empty ({})", dataset.describe());
   trace_operation_meta(*graph, collate(dataset, 0, 1), ExecutorOptions{setting.threads});
   dispatch_graph(*graph, platform, setting.dispatcher, setting.dispatching_table);
   Quantizer quantizer(platform, *graph);

@@ -96,6 +96,95 @@ TEST(Quantizer, AllNanDataIsAnError) {
   EXPECT_THROW(quantizer.quantize(data, quiet_setting()), Error);
 }
 
+// calib_batch stacks samples into one executor run; the scales match one sample at a time
+// (minmax is order-free), and a NaN in a stack skips only its own sample.
+TEST(Quantizer, CalibrationBatchStacksSamples) {
+  auto run = [](int batch, bool with_nan) {
+    auto g = testing::make_tiny_cnn();
+    const Platform platform = load_platform("ORT_INT8");
+    dispatch_graph(*g, platform);
+    auto data = testing::MemoryDataset::random("x", {1, 3, 16, 16}, 8, 4);
+    if (with_nan) data.samples()[5]["x"].data<float>()[3] = NAN;
+    QuantizationSetting s = quiet_setting();
+    s.calib_batch = batch;
+    s.calib_steps = 8 / batch;
+    Quantizer quantizer(platform, *g);
+    quantizer.quantize(data, s);
+    const float scale = g->find_operation("fc")
+                            ->quant_config->output_configs[0]
+                            ->effective_scale()
+                            .data<float>()[0];
+    return std::make_pair(quantizer.calibration(), scale);
+  };
+  const auto [one, one_scale] = run(1, false);
+  const auto [four, four_scale] = run(4, false);
+  EXPECT_EQ(one.runs, 8);
+  EXPECT_EQ(four.batch, 4);
+  EXPECT_EQ(four.runs, 2);
+  EXPECT_EQ(four.samples, 8);
+  EXPECT_TRUE(four.note.empty()) << four.note;
+  EXPECT_FLOAT_EQ(four_scale, one_scale);
+  const auto [nan, nan_scale] = run(4, true);
+  EXPECT_EQ(nan.samples, 7);
+  EXPECT_EQ(nan.skipped_samples, 1);
+  EXPECT_EQ(nan.runs, 1 + 3);  // the clean stack, then the other one sample by sample
+}
+
+// A model whose input has a fixed batch of 1 cannot take stacked samples: one per run, and the
+// report says why.
+TEST(Quantizer, FixedBatchModelCalibratesOneSampleAtATime) {
+  auto g = testing::make_tiny_cnn();
+  g->find_variable("x")->shape = std::vector<Dim>{{1, ""}, {3, ""}, {16, ""}, {16, ""}};
+  const Platform platform = load_platform("ORT_INT8");
+  dispatch_graph(*g, platform);
+  auto data = testing::MemoryDataset::random("x", {1, 3, 16, 16}, 8, 4);
+  QuantizationSetting s = quiet_setting();
+  s.calib_batch = 4;
+  s.calib_steps = 2;
+  Quantizer quantizer(platform, *g);
+  quantizer.quantize(data, s);
+  EXPECT_EQ(quantizer.calibration().batch, 1);
+  EXPECT_EQ(quantizer.calibration().runs, 8);
+  EXPECT_EQ(quantizer.calibration().samples, 8);
+  EXPECT_NE(quantizer.calibration().note.find("'x' has a fixed first dimension"), std::string::npos)
+      << quantizer.calibration().note;
+  EXPECT_NE(quantizer.report().find("note: calib_batch 4 not used"), std::string::npos);
+}
+
+// A model that assumes one sample inside (Reshape to [1, -1]) although its input looks free:
+// the first stacked run fails, and calibration starts again one sample at a time.
+TEST(Quantizer, StackedBatchFailureFallsBackToOneSample) {
+  Graph g;
+  g.model.opset_imports = {{"", 13}};
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{-1, "N"}, {4, ""}};
+  g.add_graph_input(x);
+  Variable* flat = g.create_variable("flat");
+  g.create_operation("Reshape", "reshape",
+                     {x, g.create_variable("shape", Tensor::from_vector<int64_t>({2}, {1, -1}))},
+                     {flat});
+  Variable* y = g.create_variable("y");
+  g.create_operation("MatMul", "mm",
+                     {flat, g.create_variable("w", testing::random_weights({4, 3}, 2, 1.0f))}, {y});
+  g.add_graph_output(y);
+  const Platform platform = load_platform("ORT_INT8");
+  dispatch_graph(g, platform);
+  auto data = testing::MemoryDataset::random("x", {1, 4}, 6, 4);
+  QuantizationSetting s = quiet_setting();
+  s.calib_batch = 3;
+  s.calib_steps = 2;
+  Quantizer quantizer(platform, g);
+  quantizer.quantize(data, s);
+  EXPECT_EQ(quantizer.calibration().batch, 1);
+  EXPECT_EQ(quantizer.calibration().runs, 6);
+  EXPECT_EQ(quantizer.calibration().samples, 6);
+  EXPECT_NE(quantizer.calibration().note.find("a stacked batch failed"), std::string::npos)
+      << quantizer.calibration().note;
+  EXPECT_EQ(g.find_operation("mm")->quant_config->output_configs[0]->state,
+            QuantizationState::Activated);
+}
+
 TEST(QuantizationSetting, JsonParsing) {
   const QuantizationSetting s = parse_setting(
       R"({"calib_steps": 4, "fusion": false, "activation_observer": "kl"})", "s.json");
