@@ -149,6 +149,28 @@ TEST(QdqExport, CheckerRejectsInvalidModelWithoutWritingIt) {
   EXPECT_FALSE(file_exists(out));
 }
 
+// Ops of other domains have no schema in libonnx: the gate lets them through, as ONNX Runtime
+// would with the right custom op library.
+TEST(QdqExport, CheckerAcceptsCustomDomainOps) {
+  Graph g;
+  g.name = "custom";
+  g.model.ir_version = 8;
+  g.model.opset_imports = {{"", 13}, {"my.domain", 1}};
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{1, ""}, {4, ""}};
+  g.add_graph_input(x);
+  Variable* y = g.create_variable("y");
+  y->dtype = DataType::Float;
+  y->shape = x->shape;
+  Operation* op = g.create_operation("MyOp", "custom", {x}, {y}, {}, "my.domain");
+  op->opset = 1;
+  g.add_graph_output(y);
+  testing::TempDir dir;
+  EXPECT_NO_THROW(export_graph(g, load_platform("ORT_INT8"), dir.file("custom.onnx")));
+  EXPECT_TRUE(file_exists(dir.file("custom.onnx")));
+}
+
 // NCNN's activations use [-127, 127]: QuantizeLinear alone would saturate at -128, so a Clip
 // to (qmin - zero point) * scale reads the value first.
 TEST(QdqExport, NarrowRangeGetsClipBeforeQuantizeLinear) {
