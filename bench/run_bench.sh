@@ -14,15 +14,15 @@ work=${BENCH_DIR:-third_party/bench}
 mkdir -p "$work"
 models=third_party/models/torchvision
 [ -f "$models/mobilenet_v2.onnx" ] || /usr/bin/python3 scripts/export_torchvision.py "$models"
-run_case() {  # name model input_name shape(AxBxCxD)
-  local name=$1 model=$2 input=$3 shape=$4
+run_case() {  # name model input_name shape(AxBxCxD) [extra qforge bench flags]
+  local name=$1 model=$2 input=$3 shape=$4 flags=${5:-}
   /usr/bin/python3 -c "import numpy as np; np.save('$work/input.npy', np.random.RandomState(0).rand(*[int(d) for d in '$shape'.split('x')]).astype(np.float32))"
   printf '[{"model": "%s", "inputs": {"%s": "%s/input.npy"}, "threads": %s, "repeat": %s}]' \
     "$model" "$input" "$work" "$THREADS" "$REPEAT" > "$work/jobs.json"
   node scripts/ort_run.js "$work/jobs.json" "$work/results.json"
   ort=$(/usr/bin/python3 -c "import json; r=json.load(open('$work/results.json'))[0]; print(r['median_ms'] if r['ok'] else 'nan')")
   "$BUILD/qforge" bench "$model" --shape "$input=$shape" --threads "$THREADS" --repeat "$REPEAT" --json \
-    > "$work/qforge.json"
+    $flags > "$work/qforge.json"
   /usr/bin/python3 - "$name" "$shape" "$ort" "$work/qforge.json" <<'PY'
 import json, sys
 name, shape, ort, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
@@ -35,6 +35,7 @@ echo "| model | input | qforge median ms | ORT median ms | qforge / ORT | params
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 run_case resnet18 "$models/resnet18.onnx" input 1x3x224x224
 run_case resnet18 "$models/resnet18.onnx" input 8x3x224x224
+run_case "resnet18, kept weights" "$models/resnet18.onnx" input 1x3x224x224 --keep-prepared-weights
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 1x3x224x224
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 8x3x224x224
 run_case paddleocr_det third_party/models/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx x 1x3x640x640

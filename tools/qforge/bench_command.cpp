@@ -50,7 +50,7 @@ void add_bench_command(CLI::App& app) {
     std::vector<std::string> shapes;
     int64_t batch = 1;
     int threads = 0, repeat = 20, warmup = 3;
-    bool json = false;
+    bool json = false, keep_weights = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -60,12 +60,17 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--repeat", args->repeat, "Timed runs");
   cmd->add_option("--warmup", args->warmup, "Untimed runs first");
   cmd->add_flag("--json", args->json, "Print one JSON line");
+  cmd->add_flag("--keep-prepared-weights", args->keep_weights,
+                "Keep conv weights in oneDNN's layout between runs (faster, more memory)");
   cmd->callback([args] {
     const int64_t rss_before_model = proc_status_bytes("VmRSS");
     const auto graph = load_onnx_graph(args->model);
     const auto inputs =
         make_random_inputs(*graph, parse_shape_overrides(args->shapes), args->batch);
-    Executor executor(*graph, ExecutorOptions{args->threads});
+    ExecutorOptions options;
+    options.threads = args->threads;
+    options.keep_prepared_weights = args->keep_weights;
+    Executor executor(*graph, options);
     malloc_trim(0);  // hand the loader's freed buffers back before measuring
     reset_peak_rss();
     for (int i = 0; i < args->warmup; ++i) executor.run(inputs);
