@@ -34,10 +34,16 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
+// Bytes of the model's weights: initializers and Constant nodes' tensors.
 int64_t parameter_bytes(const Graph& graph) {
   int64_t total = 0;
   for (const auto& var : graph.variables())
     if (var->is_parameter()) total += static_cast<int64_t>(var->value.nbytes());
+  // Weights held by Constant nodes (exporters such as paddle2onnx write them so) count too.
+  for (const auto& op : graph.operations())
+    if (op->type == "Constant")
+      if (const Attribute* value = op->find_attr("value"); value && value->t.defined())
+        total += static_cast<int64_t>(value->t.nbytes());
   return total;
 }
 
