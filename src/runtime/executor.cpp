@@ -583,17 +583,22 @@ void Executor::clear_delegates() {
 void trace_operation_meta(Graph& graph, const std::map<std::string, Tensor>& inputs,
                           ExecutorOptions options) {
   Executor executor(graph, options);
-  executor.add_after_hook(nullptr,
-                          [](const Operation& op, const std::vector<const Tensor*>& outputs) {
-                            for (size_t i = 0; i < outputs.size(); ++i) {
-                              Variable* var = op.output(i);
-                              if (!var || !outputs[i]) continue;
-                              var->dtype = outputs[i]->dtype();
-                              std::vector<Dim> dims;
-                              for (int64_t d : outputs[i]->shape()) dims.push_back(Dim{d, ""});
-                              var->shape = std::move(dims);
-                            }
-                          });
+  executor.add_after_hook(
+      nullptr, [&graph](const Operation& op, const std::vector<const Tensor*>& outputs) {
+        for (size_t i = 0; i < outputs.size(); ++i) {
+          Variable* var = op.output(i);
+          if (!var || !outputs[i]) continue;
+          var->dtype = outputs[i]->dtype();
+          std::vector<Dim> dims;
+          for (int64_t d : outputs[i]->shape()) dims.push_back(Dim{d, ""});
+          // A graph output keeps the dims its model declares dynamic (e.g. the batch): the traced
+          // sizes are those of one sample input, not a property of the model.
+          if (graph.is_graph_output(var) && var->shape && var->shape->size() == dims.size())
+            for (size_t d = 0; d < dims.size(); ++d)
+              if (!(*var->shape)[d].is_static()) dims[d] = (*var->shape)[d];
+          var->shape = std::move(dims);
+        }
+      });
   std::vector<std::string> everything;
   for (const auto& op : graph.operations())
     for (const Variable* out : op->outputs())

@@ -94,6 +94,18 @@ TEST(Executor, TraceRecordsShapes) {
   EXPECT_EQ(r->static_shape(), (Shape{2, 3}));
 }
 
+// A graph output keeps the dims its model declares dynamic; inner values get the traced sizes.
+TEST(Executor, TraceKeepsDynamicDimsOfGraphOutputs) {
+  SmallModel m;
+  Variable* y = m.g.find_variable("y");
+  y->shape = std::vector<Dim>{{-1, "N"}, {-1, ""}};
+  trace_operation_meta(m.g, {{"x", Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6})}});
+  ASSERT_TRUE(y->shape.has_value());
+  EXPECT_EQ((*y->shape)[0], (Dim{-1, "N"}));
+  EXPECT_EQ((*y->shape)[1], (Dim{-1, ""}));
+  EXPECT_EQ(m.g.find_variable("r")->static_shape(), (Shape{2, 3}));
+}
+
 TEST(Executor, UnsupportedOpsListedAtOnce) {
   Graph g;
   g.model.opset_imports = {{"", 13}, {"my.domain", 1}};
