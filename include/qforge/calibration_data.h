@@ -43,10 +43,14 @@ class CalibrationDataset {
 
 // Opens a folder or file of calibration data for `graph` (input names, dtypes and shapes are
 // checked against the model: wrong names, shapes or dtypes are errors naming the file).
-std::unique_ptr<CalibrationDataset> open_calibration_data(const std::string& path, const Graph& graph,
-                                                          const std::optional<PreprocessSpec>& preprocess = {});
+std::unique_ptr<CalibrationDataset> open_calibration_data(
+    const std::string& path, const Graph& graph,
+    const std::optional<PreprocessSpec>& preprocess = {});
 
 // Stacks samples [begin, end) along axis 0 into one batch.
 Batch collate(CalibrationDataset& dataset, size_t begin, size_t end);
+
+// False when a float input of the batch holds NaN or Inf (calibration and analysis skip it).
+bool batch_is_finite(const Batch& batch);
 
 }  // namespace qforge

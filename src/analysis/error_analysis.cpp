@@ -76,16 +76,6 @@ int64_t attach_fp32_parameters(Executor& executor, const Graph& graph, const Ope
   return missing;
 }
 
-bool all_finite(const Batch& batch) {
-  for (const auto& [name, tensor] : batch) {
-    if (tensor.dtype() != DataType::Float) continue;
-    const float* p = tensor.data<float>();
-    for (int64_t i = 0; i < tensor.numel(); ++i)
-      if (!std::isfinite(p[i])) return false;
-  }
-  return true;
-}
-
 struct BatchPlan {
   size_t batch, total, batches;
 };
@@ -107,7 +97,7 @@ void for_each_batch(CalibrationDataset& data, const BatchPlan& plan, ErrorAnalys
   for (size_t begin = 0; begin < plan.total; begin += plan.batch) {
     const size_t end = std::min(plan.total, begin + plan.batch);
     const Batch batch = collate(data, begin, end);
-    if (all_finite(batch)) {
+    if (batch_is_finite(batch)) {
       visit(batch);
       result.samples += static_cast<int64_t>(end - begin);
     } else {

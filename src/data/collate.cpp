@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // collate (PPQ's collate_fn): stacks samples [begin, end) of a data set along axis 0.
-// Used by the calibration passes; tested in tests/data/test_calibration_data.cpp.
+// Also batch_is_finite. Used by the calibration passes and error analysis; tested in
+// tests/data/test_calibration_data.cpp.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "qforge/calibration_data.h"
@@ -71,6 +73,16 @@ Batch collate(CalibrationDataset& dataset, size_t begin, size_t end) {
   Batch batch;
   for (auto& [name, tensors] : parts) batch[name] = concatenate(tensors);
   return batch;
+}
+
+bool batch_is_finite(const Batch& batch) {
+  for (const auto& [name, tensor] : batch) {
+    if (tensor.dtype() != DataType::Float) continue;
+    const float* p = tensor.data<float>();
+    for (int64_t i = 0; i < tensor.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+  }
+  return true;
 }
 
 }  // namespace qforge

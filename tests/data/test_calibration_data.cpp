@@ -746,3 +746,19 @@ TEST(CalibrationData, CollateRejectsShapesThatDifferBeyondAxis0) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+TEST(Collate, BatchIsFiniteLooksAtFloatInputs) {
+  Batch batch{{"x", Tensor::from_vector<float>({2}, {1.0f, 2.0f})},
+              {"ids", Tensor::from_vector<int64_t>({1}, {7})}};
+  EXPECT_TRUE(batch_is_finite(batch));
+  batch["x"].data<float>()[1] = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(batch_is_finite(batch));
+  batch["x"].data<float>()[1] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(batch_is_finite(batch));
+}
+
+}  // namespace
+}  // namespace qforge

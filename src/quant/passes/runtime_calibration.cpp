@@ -28,16 +28,6 @@ struct ObservationPoint {
 };
 using Points = std::map<const Operation*, std::vector<ObservationPoint>>;
 
-bool all_finite(const Batch& batch) {
-  for (const auto& [name, tensor] : batch) {
-    if (tensor.dtype() != DataType::Float) continue;
-    const float* p = tensor.data<float>();
-    for (int64_t i = 0; i < tensor.numel(); ++i)
-      if (!std::isfinite(p[i])) return false;
-  }
-  return true;
-}
-
 // An observer for every activation config still to calibrate; `passes` gets the most any needs.
 Points make_observation_points(const Graph& graph, const PassContext& ctx, int* passes) {
   Points points;
@@ -117,7 +107,7 @@ struct SweepResult {
 void run_samples(Executor& executor, CalibrationDataset& data, size_t begin, size_t end,
                  bool first_pass, SweepResult& r) {
   Batch samples = collate(data, begin, end);
-  if (!all_finite(samples)) {
+  if (!batch_is_finite(samples)) {
     if (end - begin > 1) {
       for (size_t i = begin; i < end; ++i) run_samples(executor, data, i, i + 1, first_pass, r);
       return;
