@@ -4,7 +4,8 @@
 # (onnxruntime-node) and qforge in one go; prints median latencies and the ratio qforge/ORT.
 # Models: torchvision resnet18 and mobilenet_v2 (exported with python3-torch, weights=None;
 # batch 1 and 8), PaddleOCR det at 640x640, BlazeFace. Also qforge's peak resident memory while
-# running against parameters + the largest set of live activations (qforge bench).
+# running against parameters + the largest set of live activations (qforge bench): the peak RSS,
+# the shared library code paged in during it, and the private memory (RSS less those pages).
 # Usage: bench/run_bench.sh [BUILD] [THREADS]
 set -euo pipefail
 BUILD=${1:-build}
@@ -28,11 +29,12 @@ import json, sys
 name, shape, ort, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 q = json.load(open(path))
 print(f"| {name} | {shape} | {q['median_ms']:.2f} | {ort:.2f} | {q['median_ms'] / ort:.2f} | "
-      f"{q['params_mib']:.1f} + {q['peak_activations_mib']:.1f} | {q['peak_rss_mib']:.1f} | {q['memory_ratio']:.2f} |")
+      f"{q['params_mib']:.1f} + {q['peak_activations_mib']:.1f} | {q['peak_rss_mib']:.1f} | {q['code_mib']:.1f} | "
+      f"{q['private_peak_mib']:.1f} | {q['memory_ratio']:.2f} |")
 PY
 }
-echo "| model | input | qforge median ms | ORT median ms | qforge / ORT | params + live activations MiB | qforge peak RSS MiB | ratio |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| model | input | qforge median ms | ORT median ms | qforge / ORT | params + live activations MiB | qforge peak RSS MiB | of it library code | private peak MiB | private / (params + activations) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 run_case resnet18 "$models/resnet18.onnx" input 1x3x224x224
 run_case resnet18 "$models/resnet18.onnx" input 8x3x224x224
 run_case "resnet18, kept weights" "$models/resnet18.onnx" input 1x3x224x224 --keep-prepared-weights

@@ -64,6 +64,10 @@ class Executor {
   // The largest total size of activations (fed inputs and op outputs, not parameters; a view
   // or in-place output counts once with its input) alive at one time during the last run.
   int64_t peak_activation_bytes() const;
+  // Op outputs and kernel scratch come from one block, reused run after run at offsets planned
+  // from the first run with the same shapes (src/runtime/activation_arena.h): its size, 0
+  // before any run was planned.
+  int64_t arena_bytes() const;
 
  private:
   struct Impl;

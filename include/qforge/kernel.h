@@ -19,6 +19,7 @@
 namespace qforge {
 
 class KernelContext;
+class ActivationArena;  // the executor's (src/runtime/activation_arena.h)
 using KernelFn = void (*)(KernelContext& ctx);
 
 // What a kernel keeps for one op between runs of an executor: prepared library primitives,
@@ -98,6 +99,17 @@ class KernelContext {
     keep_weights_ = keep_weights;
   }
 
+  // Working memory for the kernel, freed when the returned tensor goes: from the executor's
+  // arena, where it may share bytes with activations that are dead by then.
+  Tensor allocate_scratch(size_t bytes);
+
+  // Outputs come from the executor's arena (key: this op's schedule position); from the heap
+  // when none is set.
+  void set_arena(ActivationArena* arena, int64_t step) {
+    arena_ = arena;
+    arena_step_ = step;
+  }
+
   void set_subgraph_runner(SubgraphRunner runner) { subgraph_runner_ = std::move(runner); }
   std::vector<Tensor> run_subgraph(const Graph& body, const std::vector<Tensor>& inputs,
                                    const std::map<std::string, Tensor>& outer = {}) const;
@@ -132,6 +144,9 @@ class KernelContext {
   std::unique_ptr<KernelState>* kernel_state_ = nullptr;
   bool keep_weights_ = false;
   SubgraphRunner subgraph_runner_;
+  ActivationArena* arena_ = nullptr;
+  int64_t arena_step_ = 0;
+  int64_t scratch_count_ = 0;
 };
 
 struct KernelEntry {

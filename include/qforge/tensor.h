@@ -37,6 +37,10 @@ class Tensor {
   // every element the caller writes, where the clearing pass would cost a memory sweep.
   static Tensor uninitialized(DataType dtype, Shape shape);
 
+  // Wraps a buffer allocated elsewhere (64-byte aligned, at least dtype size x numel bytes; not
+  // for strings); the buffer's deleter runs when the last Tensor sharing it goes.
+  static Tensor adopt(DataType dtype, Shape shape, std::shared_ptr<std::byte> buffer);
+
   template <typename T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values);
   template <typename T>

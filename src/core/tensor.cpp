@@ -42,6 +42,17 @@ Tensor Tensor::uninitialized(DataType dtype, Shape shape) {
   return Tensor(dtype, std::move(shape), false);
 }
 
+Tensor Tensor::adopt(DataType dtype, Shape shape, std::shared_ptr<std::byte> buffer) {
+  if (dtype == DataType::String || dtype == DataType::Undefined || !buffer)
+    fail(ErrorKind::Internal, "Tensor::adopt needs a numeric dtype and a buffer");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.nbytes_ = static_cast<size_t>(t.numel()) * dtype_size(dtype);
+  t.buffer_ = std::move(buffer);
+  return t;
+}
+
 Tensor::Tensor(DataType dtype, Shape shape, bool zeroed) : dtype_(dtype), shape_(std::move(shape)) {
   for (int64_t dim : shape_)
     if (dim < 0)

@@ -4,6 +4,8 @@
 // Tested in tests/runtime/test_executor.cpp and by the ONNX conformance suite.
 #include "qforge/executor.h"
 
+#include "activation_arena.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -66,6 +68,7 @@ struct Plan {
   std::vector<int> release_after;  // per planned step: slots whose last reader it is (flattened)
   std::vector<size_t> release_begin;
   std::vector<int> fuse_into;  // per planned step: planned position of its fusable activation
+  ActivationArena::Layout arena_layout;  // where the outputs go, planned from an earlier run
 };
 
 // Conv + Relu/Clip fusion: the Conv's only output feeds only the activation and is no graph
@@ -111,6 +114,10 @@ std::vector<const Operation*> schedule_order(const Graph& graph) {
   std::vector<const Operation*> ready;
   for (const auto& op : graph.operations())
     if (pending[op.get()] == 0) ready.push_back(op.get());
+  // Constants first: a Clip's bounds must be known when its Conv runs for the two to fuse, and
+  // exporters often place the Constant nodes between them.
+  std::stable_partition(ready.begin(), ready.end(),
+                        [](const Operation* op) { return op->type == "Constant"; });
   std::reverse(ready.begin(), ready.end());
   while (!ready.empty()) {
     const Operation* op = ready.back();
@@ -150,6 +157,7 @@ struct Executor::Impl {
   // Values visible to subgraphs during a run: the enclosing scope chain.
   const std::map<std::string, Tensor>* enclosing_scope = nullptr;
   int64_t peak_activation_bytes = 0;  // of the last run
+  ActivationArena arena;
 
   bool keep_prepared_weights;
 
@@ -190,7 +198,7 @@ struct Executor::Impl {
   }
 
   // Steps needed to compute `wanted` given `provided` slots, with last-use release lists.
-  const Plan& plan_for(const std::vector<int>& provided, const std::vector<int>& wanted) {
+  Plan& plan_for(const std::vector<int>& provided, const std::vector<int>& wanted) {
     const std::string key = fmt::format("{}|{}", fmt::join(provided, ","), fmt::join(wanted, ","));
     if (auto it = plans.find(key); it != plans.end()) return it->second;
     std::unordered_set<int> have(provided.begin(), provided.end());
@@ -309,7 +317,12 @@ struct Executor::Impl {
     return mask;
   }
 
-  void execute(const Plan& plan, std::vector<Tensor>& values) {
+  void execute(Plan& plan, std::vector<Tensor>& values) {
+    arena.begin_run(plan.arena_layout);
+    struct EndRun {
+      ActivationArena& arena;
+      ~EndRun() { arena.end_run(); }
+    } end_run{arena};
     LiveBuffers live;
     for (size_t s = 0; s < values.size(); ++s)
       if (!slot_vars[s]->is_parameter()) live.hold(values[s]);
@@ -353,6 +366,7 @@ struct Executor::Impl {
       }
       if (hooks) call_hooks(before_hooks, op, inputs);
       KernelContext ctx(op, inputs, step.outputs.size(), threads);
+      ctx.set_arena(&arena, plan.steps[k]);
       ctx.set_donatable_inputs(donatable_inputs(plan, k, step, inputs, values));
       const int fuse = hooks || delegates ? -1 : plan.fuse_into[k];
       if (fuse >= 0) ctx.set_fused_clamp(fused_clamp(plan, fuse, values));
@@ -510,6 +524,10 @@ Executor::~Executor() = default;
 
 int64_t Executor::peak_activation_bytes() const {
   return impl_->peak_activation_bytes;
+}
+
+int64_t Executor::arena_bytes() const {
+  return static_cast<int64_t>(impl_->arena.block_bytes());
 }
 
 std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs,

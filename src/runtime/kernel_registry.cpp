@@ -9,6 +9,8 @@
 #include "kernels/kernel_families.h"
 #include "qforge/kernel.h"
 
+#include "activation_arena.h"
+
 namespace qforge {
 
 namespace {
@@ -45,9 +47,22 @@ const Tensor& KernelContext::input(size_t index) const {
 Tensor& KernelContext::allocate_output(size_t index, DataType dtype, const Shape& shape,
                                        OutputInit init) {
   QF_ASSERT(index < outputs_.size());
-  outputs_[index] =
-      init == OutputInit::Zeros ? Tensor(dtype, shape) : Tensor::uninitialized(dtype, shape);
+  const bool zeroed = init == OutputInit::Zeros;
+  if (arena_)
+    outputs_[index] =
+        arena_->allocate(arena_step_ << 16 | static_cast<int64_t>(index), dtype, shape, zeroed);
+  else
+    outputs_[index] = zeroed ? Tensor(dtype, shape) : Tensor::uninitialized(dtype, shape);
   return outputs_[index];
+}
+
+Tensor KernelContext::allocate_scratch(size_t bytes) {
+  const Shape shape{static_cast<int64_t>(bytes)};
+  // Keys above the outputs' (an op has far fewer than 2^15 outputs).
+  if (arena_)
+    return arena_->allocate(arena_step_ << 16 | (0x8000 + scratch_count_++), DataType::UInt8, shape,
+                            false);
+  return Tensor::uninitialized(DataType::UInt8, shape);
 }
 
 Tensor& KernelContext::allocate_output_in_place(size_t output, size_t input, DataType dtype,

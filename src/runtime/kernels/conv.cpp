@@ -417,7 +417,7 @@ void conv(KernelContext& ctx) {
         if (const auto fused = ctx.take_fused_clamp()) clamp = {true, fused->lo, fused->hi};
       }
       conv_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s, clamp,
-                      DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights()},
+                      DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights(), &ctx},
                       ctx.num_threads());
     }
   });
@@ -503,7 +503,7 @@ void conv_transpose(KernelContext& ctx) {
       std::vector<int64_t> spatial(s.g.in.begin() + (3 - s.g.spatial), s.g.in.end());
       Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, spatial));
       conv_transpose_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(),
-                                s, DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights()},
+                                s, DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights(), &ctx},
                                 ctx.num_threads());
     }
   });

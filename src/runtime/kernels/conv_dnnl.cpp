@@ -38,10 +38,26 @@ bool worth_it(const DnnlConv& c, bool weights_kept) {
   return weight_bytes * 64 < macs;
 }
 
+// Memory for layout copies: the kernel's scratch (the executor's arena, so that the copies
+// share bytes with dead activations instead of fragmenting the heap), else oneDNN's own.
+class Scratch {
+ public:
+  explicit Scratch(KernelContext* ctx) : ctx_(ctx) {}
+  memory make(const memory::desc& desc) {
+    if (!ctx_) return memory(desc, cpu_engine());
+    held_.push_back(ctx_->allocate_scratch(desc.get_size()));
+    return memory(desc, cpu_engine(), held_.back().raw());
+  }
+
+ private:
+  KernelContext* ctx_;
+  std::vector<Tensor> held_;
+};
+
 // A user buffer in NCHW/OIHW, reordered into `want` when the primitive asks for another layout.
-memory to_layout(const memory& user, const memory::desc& want, dnnl::stream& s) {
+memory to_layout(const memory& user, const memory::desc& want, dnnl::stream& s, Scratch& scratch) {
   if (user.get_desc() == want) return user;
-  memory m(want, cpu_engine());
+  memory m = scratch.make(want);
   dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
   return m;
 }
@@ -70,10 +86,11 @@ struct Layouts {
   dnnl::primitive_desc pd;
 };
 
+// The primitive is built for one sample (see execute), whatever the batch.
 Layouts layouts(const DnnlConv& c, bool bias) {
   Layouts l;
-  l.src = {c.batch, c.in_channels, c.in[0], c.in[1]};
-  l.dst = {c.batch, c.out_channels, c.out[0], c.out[1]};
+  l.src = {1, c.in_channels, c.in[0], c.in[1]};
+  l.dst = {1, c.out_channels, c.out[0], c.out[1]};
   l.wei = {c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]};
   l.bia = {c.out_channels};
   const memory::dims strides{c.stride[0], c.stride[1]},
@@ -97,26 +114,39 @@ Tag weight_tag(const DnnlConv& c) {
   return c.transposed ? Tag::iohw : Tag::oihw;
 }
 
-// Runs `prim` from NCHW x to NCHW y, reordering around it when oneDNN wants other layouts.
-void execute(const Layouts& l, const dnnl::primitive& prim, const memory& weights, const float* x,
-             const float* bias, float* y, dnnl::stream& s) {
-  memory x_user = plain(l.src, Tag::nchw, x), y_user = plain(l.dst, Tag::nchw, y);
-  memory x_m = to_layout(x_user, l.pd.src_desc(0), s);
-  memory y_m =
-      l.pd.dst_desc(0) == y_user.get_desc() ? y_user : memory(l.pd.dst_desc(0), cpu_engine());
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, x_m}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, y_m}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, plain(l.bia, Tag::x, bias));
-  prim.execute(s, args);
-  if (y_m != y_user) dnnl::reorder(y_m, y_user).execute(s, y_m, y_user);
+// Runs `prim` from NCHW x to NCHW y one sample at a time, reordering around it when oneDNN
+// wants other layouts: the blocked copies then hold one sample, not the batch (resnet18 at
+// batch 8: 3.2 instead of 25.7 MiB for the first conv's output), at no measured cost in speed.
+void execute(const DnnlConv& c, const Layouts& l, const dnnl::primitive& prim,
+             const memory& weights, const float* x, const float* bias, float* y, dnnl::stream& s,
+             Scratch& scratch) {
+  const int64_t x_sample = c.in_channels * c.in[0] * c.in[1];
+  const int64_t y_sample = c.out_channels * c.out[0] * c.out[1];
+  const memory::desc x_plain(l.src, memory::data_type::f32, Tag::nchw);
+  const memory::desc y_plain(l.dst, memory::data_type::f32, Tag::nchw);
+  const bool x_copy = l.pd.src_desc(0) != x_plain, y_copy = l.pd.dst_desc(0) != y_plain;
+  memory x_m = x_copy ? scratch.make(l.pd.src_desc(0)) : memory();
+  memory y_m = y_copy ? scratch.make(l.pd.dst_desc(0)) : memory();
+  for (int64_t n = 0; n < c.batch; ++n) {
+    memory x_user = plain(l.src, Tag::nchw, x + n * x_sample);
+    memory y_user = plain(l.dst, Tag::nchw, y + n * y_sample);
+    if (x_copy) dnnl::reorder(x_user, x_m).execute(s, x_user, x_m);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_copy ? x_m : x_user},
+                                         {DNNL_ARG_WEIGHTS, weights},
+                                         {DNNL_ARG_DST, y_copy ? y_m : y_user}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, plain(l.bia, Tag::x, bias));
+    prim.execute(s, args);
+    if (y_copy) dnnl::reorder(y_m, y_user).execute(s, y_m, y_user);
+  }
   s.wait();
 }
 
 void run(const DnnlConv& c, const float* x, const float* w, const float* bias, float* y) {
   dnnl::stream s(cpu_engine());
   const Layouts l = layouts(c, bias != nullptr);
-  const memory w_m = to_layout(plain(l.wei, weight_tag(c), w), l.pd.weights_desc(0), s);
-  execute(l, dnnl::primitive(l.pd), w_m, x, bias, y, s);
+  Scratch scratch(nullptr);
+  const memory w_m = to_layout(plain(l.wei, weight_tag(c), w), l.pd.weights_desc(0), s, scratch);
+  execute(c, l, dnnl::primitive(l.pd), w_m, x, bias, y, s, scratch);
 }
 
 // The op's primitive, and when allowed its weights in oneDNN's layout, kept between runs.
@@ -147,18 +177,20 @@ void run_with_state(const DnnlConv& c, const float* x, const float* w, const flo
     *cache.slot = std::move(fresh);
   }
   const memory w_user = plain(state->layouts.wei, weight_tag(c), w);
+  Scratch scratch(cache.scratch);
   if (!cache.keep_weights) {
-    const memory w_m = to_layout(w_user, state->layouts.pd.weights_desc(0), s);
-    execute(state->layouts, state->prim, w_m, x, bias, y, s);
+    const memory w_m = to_layout(w_user, state->layouts.pd.weights_desc(0), s, scratch);
+    execute(c, state->layouts, state->prim, w_m, x, bias, y, s, scratch);
     return;
   }
   if (!state->weight.defined() || state->weight.raw() != cache.weight->raw()) {
     state->weights = memory();
     state->weight = Tensor();
-    state->weights = to_layout(w_user, state->layouts.pd.weights_desc(0), s);
+    Scratch own(nullptr);  // kept between runs: not from the arena
+    state->weights = to_layout(w_user, state->layouts.pd.weights_desc(0), s, own);
     state->weight = *cache.weight;
   }
-  execute(state->layouts, state->prim, state->weights, x, bias, y, s);
+  execute(c, state->layouts, state->prim, state->weights, x, bias, y, s, scratch);
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ struct DnnlConvCache {
   std::unique_ptr<KernelState>* slot = nullptr;
   const Tensor* weight = nullptr;
   bool keep_weights = false;
+  // Where layout copies (reordered inputs, weights, blocked outputs) get their memory; oneDNN
+  // allocates them itself when null.
+  KernelContext* scratch = nullptr;
 };
 
 // Runs the conv through oneDNN and returns true, or returns false when im2col + GEMM is
