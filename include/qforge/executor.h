@@ -21,6 +21,16 @@ struct ExecutorOptions {
   // reordering them on every call: faster (resnet18, 1 thread: about 35 -> 29 ms) but holds a
   // second copy of those weights (resnet18: +42 MiB). Never while delegates are set.
   bool keep_prepared_weights = false;
+  // Time every kernel call (Executor::profile); off by default, it costs a clock read per op.
+  bool profile = false;
+};
+
+// Time spent in one op's kernel over all runs since the executor was made (a Relu/Clip fused
+// into its Conv counts with the Conv).
+struct OperationTiming {
+  std::string name, type;
+  double total_ms = 0;
+  int64_t calls = 0;
 };
 
 // Called before (inputs) or after (outputs) an op runs; tensors may be nullptr for omitted ports.
@@ -68,6 +78,8 @@ class Executor {
   // from the first run with the same shapes (src/runtime/activation_arena.h): its size, 0
   // before any run was planned.
   int64_t arena_bytes() const;
+  // Per op, in schedule order (ops that never ran omitted); empty unless options.profile.
+  std::vector<OperationTiming> profile() const;
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <set>
 #include <thread>
@@ -160,8 +161,14 @@ struct Executor::Impl {
   ActivationArena arena;
 
   bool keep_prepared_weights;
+  bool profiling;
+  std::vector<std::pair<double, int64_t>> timings;  // per schedule step: ms, calls
 
-  Impl(const Graph& g, int t, bool keep) : graph(g), threads(t), keep_prepared_weights(keep) {}
+  Impl(const Graph& g, int t, const ExecutorOptions& options)
+      : graph(g),
+        threads(t),
+        keep_prepared_weights(options.keep_prepared_weights),
+        profiling(options.profile) {}
 
   int slot(const Variable* var) {
     auto [it, inserted] = slot_of.emplace(var->name, static_cast<int>(slot_vars.size()));
@@ -265,7 +272,8 @@ struct Executor::Impl {
                                const std::vector<Tensor>& values) {
     auto& sub = sub_executors[&body];
     if (!sub)
-      sub = std::make_unique<Executor>(body, ExecutorOptions{threads, keep_prepared_weights});
+      sub = std::make_unique<Executor>(body,
+                                       ExecutorOptions{threads, keep_prepared_weights, profiling});
     // Scope for the body: explicit outer values, then this graph's live values, then ours.
     std::map<std::string, Tensor> scope;
     for (const std::string& ref : body.outer_references()) {
@@ -375,8 +383,16 @@ struct Executor::Impl {
                                               const std::map<std::string, Tensor>& outer) {
         return run_body(body, in, outer, values);
       });
+      const auto start =
+          profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       try {
         step.kernel(ctx);
+        if (profiling) {
+          auto& [ms, calls] = timings[static_cast<size_t>(plan.steps[k])];
+          ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
+          ++calls;
+        }
       } catch (Error& e) {
         const std::string who = fmt::format("node '{}'", op.name);
         if (std::string(e.what()).find(who) == std::string::npos) e.with_context(op.describe());
@@ -516,14 +532,23 @@ struct Executor::Impl {
 Executor::Executor(const Graph& graph, ExecutorOptions options)
     : graph_(graph),
       threads_(options.threads > 0 ? options.threads : default_threads()),
-      impl_(std::make_unique<Impl>(graph, threads_, options.keep_prepared_weights)) {
+      impl_(std::make_unique<Impl>(graph, threads_, options)) {
   impl_->compile();
+  impl_->timings.assign(impl_->schedule.size(), {0.0, 0});
 }
 
 Executor::~Executor() = default;
 
 int64_t Executor::peak_activation_bytes() const {
   return impl_->peak_activation_bytes;
+}
+
+std::vector<OperationTiming> Executor::profile() const {
+  std::vector<OperationTiming> out;
+  for (size_t i = 0; i < impl_->schedule.size(); ++i)
+    if (const auto& [ms, calls] = impl_->timings[i]; calls > 0)
+      out.push_back({impl_->schedule[i].op->name, impl_->schedule[i].op->type, ms, calls});
+  return out;
 }
 
 int64_t Executor::arena_bytes() const {

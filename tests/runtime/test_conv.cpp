@@ -236,6 +236,25 @@ TEST(ConvKernel, Depthwise3x3BordersAndWidths) {
       }
 }
 
+TEST(ConvKernel, PointwiseTilesOfEveryShape) {
+  // The 1x1 path's tiles: 6 channels x 64 pixels, with partial channel and pixel tiles, one
+  // pixel tile or many (which decides whether threads also split the channels).
+  uint32_t seed = 700;
+  for (int64_t channels_out : {1, 5, 6, 7, 13, 40})
+    for (int64_t pixels : {1, 15, 16, 17, 49, 64, 65, 130, 300})
+      for (int64_t channels_in : {1, 3, 32}) {
+        SCOPED_TRACE(fmt::format("M {} N {} K {}", channels_out, pixels, channels_in));
+        const Tensor x =
+            testing::random_tensor(DataType::Float, {2, channels_in, 1, pixels}, seed++);
+        const Tensor w =
+            testing::random_tensor(DataType::Float, {channels_out, channels_in, 1, 1}, seed++);
+        const Tensor b = testing::random_tensor(DataType::Float, {channels_out}, seed++);
+        const Tensor expected = ref_conv(x, w, &b, {});
+        for (int threads : {1, 2})
+          expect_close(run_conv(x, w, b, conv_attrs({}), threads), expected);
+      }
+}
+
 // Conv followed by Relu or Clip, run through the executor: fused (no hooks), the result is
 // the unfused one (a hook forces that) within float rounding, with NaN where it has NaN.
 struct FusedCase {
@@ -251,6 +270,7 @@ const FusedCase kFusedCases[] = {
     // Output plane beyond one column block of the 1x1 path (512 KiB / 8 rows).
     {"1x1 blocked", {1, 5, 130, 131}, {8, 5, 1, 1}, {}},
     {"1x1 groups", {1, 4, 6, 6}, {6, 2, 1, 1}, {{}, {}, {}, 2}},
+    {"1x1 partial tiles", {1, 3, 7, 9}, {13, 3, 1, 1}, {}},
     {"im2col 3x3", {1, 2, 9, 8}, {3, 2, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
     {"onednn 3x3", {1, 8, 20, 20}, {16, 8, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
 };

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "commands.h"
@@ -48,6 +49,36 @@ int64_t parameter_bytes(const Graph& graph) {
   return total;
 }
 
+// Mean ms per run by op type and for the slowest ops, to stderr with --json (stdout keeps one
+// JSON line).
+void print_profile(const std::vector<OperationTiming>& timings, size_t runs, bool to_stderr) {
+  FILE* out = to_stderr ? stderr : stdout;
+  std::map<std::string, std::pair<double, int64_t>> by_type;
+  double total = 0;
+  for (const OperationTiming& t : timings) {
+    by_type[t.type].first += t.total_ms;
+    ++by_type[t.type].second;
+    total += t.total_ms;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> types(by_type.begin(),
+                                                                        by_type.end());
+  std::sort(types.begin(), types.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  const double per_run = 1.0 / static_cast<double>(std::max<size_t>(runs, 1));
+  std::fprintf(out, "%-24s %6s %10s %7s\n", "op type", "ops", "ms/run", "share");
+  for (const auto& [type, v] : types)
+    std::fprintf(out, "%-24s %6lld %10.3f %6.1f%%\n", type.c_str(),
+                 static_cast<long long>(v.second), v.first * per_run,
+                 100.0 * v.first / std::max(total, 1e-12));
+  std::vector<OperationTiming> slowest = timings;
+  std::sort(slowest.begin(), slowest.end(),
+            [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
+  slowest.resize(std::min<size_t>(slowest.size(), 10));
+  std::fprintf(out, "slowest ops (ms/run):\n");
+  for (const OperationTiming& t : slowest)
+    std::fprintf(out, "  %8.3f  %s (%s)\n", t.total_ms * per_run, t.name.c_str(), t.type.c_str());
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -57,7 +88,7 @@ void add_bench_command(CLI::App& app) {
     std::vector<std::string> shapes;
     int64_t batch = 1;
     int threads = 0, repeat = 20, warmup = 3;
-    bool json = false, keep_weights = false;
+    bool json = false, keep_weights = false, profile = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -69,6 +100,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print one JSON line");
   cmd->add_flag("--keep-prepared-weights", args->keep_weights,
                 "Keep conv weights in oneDNN's layout between runs (faster, more memory)");
+  cmd->add_flag("--profile", args->profile,
+                "Also print where the time went: per op type and the slowest ops (timed runs)");
   cmd->callback([args] {
     const int64_t rss_before_model = proc_status_bytes("VmRSS");
     const int64_t anon_before_model = proc_status_bytes("RssAnon");
@@ -79,6 +112,7 @@ void add_bench_command(CLI::App& app) {
     ExecutorOptions options;
     options.threads = args->threads;
     options.keep_prepared_weights = args->keep_weights;
+    options.profile = args->profile;
     Executor executor(*graph, options);
     malloc_trim(0);  // hand the loader's freed buffers back before measuring
     reset_peak_rss();
@@ -90,6 +124,7 @@ void add_bench_command(CLI::App& app) {
     const int64_t file_after_first = proc_status_bytes("RssFile");
     reset_peak_rss();
     for (int i = 1; i < args->warmup; ++i) executor.run(inputs);
+    const size_t warmup_runs = static_cast<size_t>(std::max(args->warmup, 1));
     std::vector<double> times;
     for (int i = 0; i < std::max(args->repeat, 1); ++i) {
       const auto start = std::chrono::steady_clock::now();
@@ -99,6 +134,7 @@ void add_bench_command(CLI::App& app) {
               .count());
     }
     std::sort(times.begin(), times.end());
+    if (args->profile) print_profile(executor.profile(), warmup_runs + times.size(), args->json);
     const double median = times[times.size() / 2];
     const double mib = 1024.0 * 1024.0;
     const double params = static_cast<double>(parameter_bytes(*graph)) / mib;

@@ -10,6 +10,7 @@
 
 #include "conv_depthwise.h"
 #include "conv_dnnl.h"
+#include "conv_pointwise.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
 #include "nn_util.h"
@@ -230,6 +231,9 @@ constexpr int64_t kPointwiseBlockBytes = 512 * 1024;
 template <typename T>
 void conv_pointwise(const T* x, const T* w, const T* bias, T* y, int64_t C, int64_t M,
                     int64_t plane, const OutputClamp& clamp, int threads) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (pointwise_conv(x, w, bias, y, C, M, plane, clamp, threads)) return;
+  }
   const int64_t block =
       std::max<int64_t>(256, kPointwiseBlockBytes / static_cast<int64_t>(sizeof(T)) /
                                  std::max<int64_t>(M, 1) / 16 * 16);
@@ -502,9 +506,9 @@ void conv_transpose(KernelContext& ctx) {
       const Tensor* b = checked_bias(ctx, 2, s.out_channels, x.dtype());
       std::vector<int64_t> spatial(s.g.in.begin() + (3 - s.g.spatial), s.g.in.end());
       Tensor& y = ctx.allocate_output(0, x.dtype(), output_shape(s, spatial));
-      conv_transpose_forward<T>(x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(),
-                                s, DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights(), &ctx},
-                                ctx.num_threads());
+      conv_transpose_forward<T>(
+          x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.data<T>(), s,
+          DnnlConvCache{ctx.kernel_state(), &w, ctx.may_keep_weights(), &ctx}, ctx.num_threads());
     }
   });
 }
