@@ -153,6 +153,26 @@ TEST(PoolingKernel, MaxPoolWithIndices) {
   }
 }
 
+TEST(PoolingKernel, MaxPoolWithoutIndicesMatchesWithIndices) {
+  // Without Indices, 2-D MaxPool runs separably (rows' max, then columns'); with them, window by
+  // window. Both must agree bit for bit (all-padding windows too).
+  uint32_t seed = 50;
+  for (const PoolCase& c : kCases) {
+    SCOPED_TRACE(c.name);
+    const Tensor x = testing::random_tensor(DataType::Float, c.x, seed++);
+    for (int threads : {1, 2}) {
+      const auto separable = run("MaxPool", {x}, pool_attrs(c.p), 1, 12, threads);
+      const auto windowed = run("MaxPool", {x}, pool_attrs(c.p), 2, 12, threads);
+      EXPECT_TRUE(separable[0].equals(windowed[0]));
+    }
+  }
+  // NaN is skipped (the max of the window's other values), as without Indices before.
+  const PoolCase& c = kCases[0];
+  Tensor x = testing::random_tensor(DataType::Float, c.x, 99);
+  for (int64_t i = 0; i < x.numel(); i += 7) x.data<float>()[i] = std::nanf("");
+  expect_close(run("MaxPool", {x}, pool_attrs(c.p), 1, 12, 2)[0], ref_pool(x, c.p, Kind::Max).y);
+}
+
 TEST(PoolingKernel, MaxPoolColumnMajorIndicesAndUint8) {
   const Tensor x = testing::random_tensor(DataType::Float, {2, 2, 5, 4}, 3);
   const PoolParams p{{2, 2}, {2, 1}, {}, {}};

@@ -9,8 +9,8 @@
 #include <optional>
 
 #include "conv_depthwise.h"
+#include "conv_direct.h"
 #include "conv_dnnl.h"
-#include "conv_pointwise.h"
 #include "kernel_families.h"
 #include "kernel_util.h"
 #include "nn_util.h"
@@ -232,7 +232,10 @@ template <typename T>
 void conv_pointwise(const T* x, const T* w, const T* bias, T* y, int64_t C, int64_t M,
                     int64_t plane, const OutputClamp& clamp, int threads) {
   if constexpr (std::is_same_v<T, float>) {
-    if (pointwise_conv(x, w, bias, y, C, M, plane, clamp, threads)) return;
+    WindowGeometry g;
+    g.in = {1, 1, plane};
+    g.out = g.in;
+    if (direct_conv(x, w, bias, y, C, M, g, clamp, threads)) return;
   }
   const int64_t block =
       std::max<int64_t>(256, kPointwiseBlockBytes / static_cast<int64_t>(sizeof(T)) /
@@ -295,6 +298,19 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
+    // Stride 1, "same" width, one pixel tile (e.g. 7x7): straight from NCHW, no im2col or
+    // layout copies. Measured on resnet18 (1 thread): 512 channels at 7x7 2.85 ms against 3.1
+    // for oneDNN with its copies; at 14x14 and 56x56 oneDNN won (2.1 vs 2.3, 1.6 vs 2.2 ms).
+    if (!g.is_pointwise() && direct_conv_fits(g) && out_plane <= 64) {
+      bool done = true;
+      for (int64_t n = 0; n < s.batch && done; ++n)
+        for (int64_t gi = 0; gi < s.group && done; ++gi)
+          done = direct_conv(x + (n * s.in_channels + gi * Cg) * in_plane, w + gi * Mg * Cg * K,
+                             bias ? bias + gi * Mg : nullptr,
+                             y + (n * s.out_channels + gi * Mg) * out_plane, Cg, Mg, g, clamp,
+                             threads);
+      if (done) return;
+    }
     if (s.group == 1 && g.spatial == 2 &&
         conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads, cache)) {
       if (clamp.on)

@@ -108,11 +108,45 @@ T window_max(const T* plane, const WindowGeometry& g, const Taps& td, const Taps
   return best;
 }
 
+// MaxPool over one 2-D plane without Indices, separably: the max of the window's rows first
+// (a vectorizable pass over whole rows), then the max along each output's columns.
+template <typename T>
+void max_pool_plane_2d(const T* plane, const WindowGeometry& g, const WindowTaps& t, T* rowmax,
+                       T* out) {
+  const int64_t W = g.in[2];
+  for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+    const Taps& th = t.slot[1][oh];
+    std::fill(rowmax, rowmax + W, std::numeric_limits<T>::lowest());
+    for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+      const T* row = plane + (th.base + kh * g.dilation[1]) * W;
+      for (int64_t iw = 0; iw < W; ++iw) rowmax[iw] = row[iw] > rowmax[iw] ? row[iw] : rowmax[iw];
+    }
+    T* o = out + oh * g.out[2];
+    for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+      const Taps& tw = t.slot[2][ow];
+      T best = std::numeric_limits<T>::lowest();
+      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+        const T v = rowmax[tw.base + kw * g.dilation[2]];
+        best = v > best ? v : best;
+      }
+      o[ow] = best;
+    }
+  }
+}
+
 template <typename T>
 void max_pool(const T* x, T* y, int64_t* indices, const PoolShape& p, bool column_major,
               int threads) {
   const WindowGeometry& g = p.g;
   const WindowTaps t = window_taps(g);
+  if (!indices && g.in[0] == 1 && g.kernel[0] == 1) {
+    parallel_for(threads, p.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      std::vector<T> rowmax(static_cast<size_t>(g.in[2]));
+      for (int64_t c = begin; c < end; ++c)
+        max_pool_plane_2d(x + c * g.in_size(), g, t, rowmax.data(), y + c * g.out_size());
+    });
+    return;
+  }
   parallel_for(threads, p.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const T* plane = x + c * g.in_size();
