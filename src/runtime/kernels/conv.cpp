@@ -199,6 +199,11 @@ void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, 
     // Too few output rows to share (deep layers, e.g. 7x7): one im2col, GEMM split over channels.
     std::vector<T> col(static_cast<size_t>(CK * plane));
     im2col(x, Cg, g, 0, rows, col.data(), threads);
+    if constexpr (std::is_same_v<T, float>) {
+      if (CK <= kShortIm2col &&
+          direct_gemm(col.data(), plane, w, bias, y, plane, CK, Mg, plane, clamp, threads))
+        return;
+    }
     if (bias) fill_bias(y, bias, Mg, plane, 0, plane);
     gemm<T>(false, false, Mg, plane, CK, T(1), w, CK, col.data(), plane, bias ? T(1) : T(0), y,
             plane, threads);
@@ -214,6 +219,11 @@ void conv_group_im2col(const T* x, const T* w, const T* bias, T* y, int64_t Cg, 
       const int64_t r0 = b * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
       const int64_t c0 = r0 * row_len, cols = (r1 - r0) * row_len;
       im2col(x, Cg, g, r0, r1, col.data(), 1);
+      if constexpr (std::is_same_v<T, float>) {
+        if (CK <= kShortIm2col &&
+            direct_gemm(col.data(), cols, w, bias, y + c0, plane, CK, Mg, cols, clamp, 1))
+          continue;
+      }
       if (bias) fill_bias(y, bias, Mg, plane, c0, c0 + cols);
       gemm<T>(false, false, Mg, cols, CK, T(1), w, CK, col.data(), cols, bias ? T(1) : T(0), y + c0,
               plane, 1);

@@ -176,14 +176,12 @@ void tile_masks(const Taps& taps, int64_t n0, int64_t out_pixels, int64_t out_w,
     }
 }
 
-}  // namespace
-
-bool direct_conv(const float* x, const float* w, const float* bias, float* y, int64_t C, int64_t M,
-                 const WindowGeometry& g, const OutputClamp& clamp, int threads) {
-  const Taps taps = make_taps(g);
-  const int64_t out_pixels = g.out_size(), in_plane = g.in_size();
-  const int64_t out_w = g.is_pointwise() ? out_pixels : g.out[2];
-  if (M <= 0 || out_pixels <= 0) return true;
+// The tiles of one output plane of `out_pixels` (rows `out_w` wide): x channels `x_stride`
+// apart, y rows `y_stride` apart.
+void run_tiles(const float* x, int64_t x_stride, const float* w, const float* bias, float* y,
+               int64_t y_stride, int64_t C, int64_t M, int64_t out_pixels, int64_t out_w,
+               const Taps& taps, const OutputClamp& clamp, int threads) {
+  if (M <= 0 || out_pixels <= 0) return;
   const int64_t pixel_tiles = (out_pixels + kTilePixels - 1) / kTilePixels;
   // Enough pixel tiles to share: each task sweeps all channels of its tile (x read once);
   // too few (7x7 planes): the channels are split too.
@@ -211,11 +209,11 @@ bool direct_conv(const float* x, const float* w, const float* bias, float* y, in
         const Tile t{x + n0,
                      w + m0 * C * num_taps,
                      bias ? bias + m0 : nullptr,
-                     y + m0 * out_pixels + n0,
+                     y + m0 * y_stride + n0,
                      C,
                      num_taps,
-                     in_plane,
-                     out_pixels,
+                     x_stride,
+                     y_stride,
                      taps.offset.data(),
                      masks.data(),
                      store};
@@ -223,6 +221,27 @@ bool direct_conv(const float* x, const float* w, const float* bias, float* y, in
       }
     }
   });
+}
+
+}  // namespace
+
+bool direct_conv(const float* x, const float* w, const float* bias, float* y, int64_t C, int64_t M,
+                 const WindowGeometry& g, const OutputClamp& clamp, int threads) {
+  const Taps taps = make_taps(g);
+  const int64_t out_w = g.is_pointwise() ? g.out_size() : g.out[2];
+  run_tiles(x, g.in_size(), w, bias, y, g.out_size(), C, M, g.out_size(), out_w, taps, clamp,
+            threads);
+  return true;
+}
+
+bool direct_gemm(const float* x, int64_t ldx, const float* w, const float* bias, float* y,
+                 int64_t ldy, int64_t K, int64_t M, int64_t N, const OutputClamp& clamp,
+                 int threads) {
+  Taps taps;
+  taps.offset = taps.dy = taps.dx = {0};
+  taps.in_h = 1;
+  taps.in_w = N;
+  run_tiles(x, ldx, w, bias, y, ldy, K, M, N, N, taps, clamp, threads);
   return true;
 }
 
@@ -230,6 +249,11 @@ bool direct_conv(const float* x, const float* w, const float* bias, float* y, in
 
 bool direct_conv(const float*, const float*, const float*, float*, int64_t, int64_t,
                  const WindowGeometry&, const OutputClamp&, int) {
+  return false;
+}
+
+bool direct_gemm(const float*, int64_t, const float*, const float*, float*, int64_t, int64_t,
+                 int64_t, int64_t, const OutputClamp&, int) {
   return false;
 }
 

@@ -20,4 +20,10 @@ bool direct_conv_fits(const WindowGeometry& g);
 bool direct_conv(const float* x, const float* w, const float* bias, float* y, int64_t C, int64_t M,
                  const WindowGeometry& g, const OutputClamp& clamp, int threads);
 
+// y (M x N, rows ldy apart) = w (M x K) * x (K x N, rows ldx apart) + bias, clamped: the 1x1
+// case with any row strides (blocks of an im2col matrix). False without AVX-512.
+bool direct_gemm(const float* x, int64_t ldx, const float* w, const float* bias, float* y,
+                 int64_t ldy, int64_t K, int64_t M, int64_t N, const OutputClamp& clamp,
+                 int threads);
+
 }  // namespace qforge::kernels
