@@ -73,10 +73,31 @@ TEST(Cli, RunWritesNpyOutputs) {
   testing::TempDir dir;
   const std::string model = write_small_model(dir);
   write_npy(dir.file("x.npy"), Tensor::from_vector<float>({1, 3}, {-1, 0, 2}));
-  CommandResult result = run_cli(fmt::format("run {} --input x={} --output-dir {}", model, dir.file("x.npy"), dir.file("out")));
-  if (result.output.find("no kernel") != std::string::npos) GTEST_SKIP() << "kernels not registered yet";
+  CommandResult result = run_cli(fmt::format("run {} --input x={} --output-dir {}", model,
+                                             dir.file("x.npy"), dir.file("out")));
+  if (result.output.find("no kernel") != std::string::npos)
+    GTEST_SKIP() << "kernels not registered yet";
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(read_npy(dir.file("out/y.npy")).to_float_vector(), (std::vector<float>{1, 2, 5}));
+}
+
+TEST(Cli, BenchReportsTimeMemoryAndProfile) {
+  testing::TempDir dir;
+  const std::string model = write_small_model(dir);
+  CommandResult json = run_cli(fmt::format("bench {} --batch 4 --repeat 3 --json", model));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const auto doc = nlohmann::json::parse(json.output);
+  EXPECT_GT(doc["median_ms"].get<double>(), 0.0);
+  EXPECT_GT(doc["peak_rss_mib"].get<double>(), 0.0);
+  EXPECT_GE(doc["arena_mib"].get<double>(), 0.0);
+  for (const char* key : {"params_mib", "peak_activations_mib", "code_mib", "private_peak_mib",
+                          "memory_ratio", "threads"})
+    EXPECT_TRUE(doc.contains(key)) << key;
+  CommandResult text = run_cli(fmt::format("bench {} --repeat 3 --profile", model));
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("op type"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("relu (Relu)"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("add (Add)"), std::string::npos) << text.output;
 }
 
 TEST(Cli, BadInputGivesOneLineErrorAndNonZeroExit) {
