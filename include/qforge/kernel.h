@@ -89,9 +89,10 @@ class KernelContext {
   }
   bool fused_clamp_taken() const { return fused_clamp_taken_; }
 
-  // The op's state slot, owned by the executor's schedule; nullptr outside an executor and
-  // while delegates are set (inputs such as weights may then be new tensors every run). Weights
-  // reordered for a library may be kept in it only when may_keep_weights() (it costs memory).
+  // The op's state slot, owned by the executor's schedule; nullptr outside an executor. Inputs
+  // such as weights may be new tensors every run (delegates): a state must check that it still
+  // fits them. Weights reordered for a library may be kept in it only when may_keep_weights()
+  // (it costs memory; never while delegates are set).
   std::unique_ptr<KernelState>* kernel_state() const { return kernel_state_; }
   bool may_keep_weights() const { return keep_weights_; }
   void set_kernel_state(std::unique_ptr<KernelState>* slot, bool keep_weights) {

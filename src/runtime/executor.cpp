@@ -378,7 +378,9 @@ struct Executor::Impl {
       ctx.set_donatable_inputs(donatable_inputs(plan, k, step, inputs, values));
       const int fuse = hooks || delegates ? -1 : plan.fuse_into[k];
       if (fuse >= 0) ctx.set_fused_clamp(fused_clamp(plan, fuse, values));
-      if (!delegates) ctx.set_kernel_state(&step.state, keep_prepared_weights);
+      // Kernel state checks that it still fits the inputs (shapes, the weight buffer it holds),
+      // so it stays valid under delegates; kept weights only without them (new every run).
+      ctx.set_kernel_state(&step.state, keep_prepared_weights && !delegates);
       ctx.set_subgraph_runner([this, &values](const Graph& body, const std::vector<Tensor>& in,
                                               const std::map<std::string, Tensor>& outer) {
         return run_body(body, in, outer, values);
