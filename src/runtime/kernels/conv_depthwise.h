@@ -38,14 +38,20 @@ void finish_rows(T* y, int64_t rows, int64_t stride, int64_t c0, int64_t c1, con
 // 3x3 window, dilation 1, equal strides of 1 or 2 over one 2-D plane.
 bool is_dw3x3(const WindowGeometry& g);
 
-// Per-thread scratch for dw3x3_plane (a zero-bordered copy of one input plane).
+// Per-thread scratch for dw3x3_plane: a zero row, and for planes with rows narrower than a
+// vector the taps' offsets and lane masks, made once for all planes of the geometry.
 class Dw3x3Scratch {
  public:
   explicit Dw3x3Scratch(const WindowGeometry& g);
   float* data() { return buffer_.data(); }
+  bool flat() const { return !offsets_.empty(); }
+  const int64_t* offsets() const { return offsets_.data(); }
+  const uint16_t* masks() const { return masks_.data(); }  // per 16 outputs, per tap
 
  private:
   std::vector<float> buffer_;
+  std::vector<int64_t> offsets_;
+  std::vector<uint16_t> masks_;
 };
 
 // out (one output plane) = bias + 3x3 depthwise taps `w` over `plane`, clamped.
