@@ -163,6 +163,53 @@ TEST(QuantPassFusion, ConvWithTwoConsumersOrAGraphOutputIsNotFused) {
   }
 }
 
+TEST(QuantPassFusion, SwishStaysInFloatUpToTheMul) {
+  // c -> Sigmoid -> s, Mul(c, s): engines fuse Conv + Swish and quantize after the Mul.
+  for (const bool gate_first : {false, true}) {
+    SCOPED_TRACE(gate_first ? "Mul(s, c)" : "Mul(c, s)");
+    for (const char* name : {"TRT_INT8", "PPL_DSP_INT8"}) {
+      SCOPED_TRACE(name);
+      const Platform platform = load_platform(name);
+      const bool fuses = std::count(platform.fusible_activations.begin(),
+                                    platform.fusible_activations.end(), "Swish") == 1;
+      Net n;
+      Variable* x = n.input("x");
+      Variable* c = n.op("Conv", "conv", {x, n.param("w", {1, 1, 1, 1}, {1.0f})});
+      Variable* gate = n.op("Sigmoid", "sigmoid", {c});
+      n.output(
+          n.op("Mul", "mul",
+               gate_first ? std::vector<Variable*>{gate, c} : std::vector<Variable*>{c, gate}));
+      n.dispatch(platform);
+      const PassContext ctx{platform, quiet_setting()};
+      init_quantization_configs(*n.g, ctx);
+      if (!n.g->find_operation("mul")->quant_config) continue;  // Mul not quantized there
+      quantize_fusion(*n.g, ctx);
+      const QS inner = fuses ? QS::FP32 : QS::Initial;
+      EXPECT_EQ(n.out("conv").state, inner);
+      EXPECT_EQ(n.in("sigmoid", 0).state, inner);
+      EXPECT_EQ(n.out("sigmoid").state, inner);
+      EXPECT_EQ(n.in("mul", 0).state, inner);
+      EXPECT_EQ(n.in("mul", 1).state, inner);
+      EXPECT_EQ(n.out("mul").state, QS::Initial);
+      EXPECT_EQ(n.in("conv", 0).state, QS::Initial);
+    }
+  }
+  // A Sigmoid output that also leaves the pattern is no Swish: nothing fuses.
+  const Platform trt = load_platform("TRT_INT8");
+  Net n;
+  Variable* x = n.input("x");
+  Variable* c = n.op("Conv", "conv", {x, n.param("w", {1, 1, 1, 1}, {1.0f})});
+  Variable* gate = n.op("Sigmoid", "sigmoid", {c});
+  n.output(n.op("Mul", "mul", {c, gate}));
+  n.output(gate);
+  n.dispatch(trt);
+  const PassContext ctx{trt, quiet_setting()};
+  init_quantization_configs(*n.g, ctx);
+  quantize_fusion(*n.g, ctx);
+  EXPECT_EQ(n.out("conv").state, QS::Initial);
+  EXPECT_EQ(n.out("sigmoid").state, QS::Initial);
+}
+
 TEST(QuantPassFusion, PassiveOpsShareTheirInputConfig) {
   const Platform trt = load_platform("TRT_INT8");
   const PassContext ctx{trt, quiet_setting()};
