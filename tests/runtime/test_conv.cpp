@@ -136,6 +136,12 @@ TEST(ConvKernel, MatchesDirectReference) {
        {{2, 1}, {2, 1}, {1, 2, 3, 0}, 1},
        false},
       {"dense 7x7 s2 onednn", {1, 3, 40, 37}, {8, 3, 7, 7}, {{2, 2}, {}, {3, 3, 3, 3}, 1}, true},
+      {"direct 3x3 7x7 multi-pass",
+       {2, 100, 7, 7},
+       {13, 100, 3, 3},
+       {{}, {}, {1, 1, 1, 1}, 1},
+       true},
+      {"direct 5x5 dilated 8x8", {1, 9, 8, 8}, {7, 9, 5, 5}, {{}, {2, 1}, {4, 2, 4, 2}, 1}, true},
       {"3d groups dilation",
        {2, 4, 6, 6, 6},
        {4, 2, 2, 2, 2},
@@ -242,7 +248,7 @@ TEST(ConvKernel, PointwiseTilesOfEveryShape) {
   uint32_t seed = 700;
   for (int64_t channels_out : {1, 5, 6, 7, 13, 40})
     for (int64_t pixels : {1, 15, 16, 17, 49, 64, 65, 130, 300})
-      for (int64_t channels_in : {1, 3, 32}) {
+      for (int64_t channels_in : {1, 3, 32, 200}) {  // 200: several passes over the channels
         SCOPED_TRACE(fmt::format("M {} N {} K {}", channels_out, pixels, channels_in));
         const Tensor x =
             testing::random_tensor(DataType::Float, {2, channels_in, 1, pixels}, seed++);
@@ -271,6 +277,8 @@ const FusedCase kFusedCases[] = {
     {"1x1 blocked", {1, 5, 130, 131}, {8, 5, 1, 1}, {}},
     {"1x1 groups", {1, 4, 6, 6}, {6, 2, 1, 1}, {{}, {}, {}, 2}},
     {"1x1 partial tiles", {1, 3, 7, 9}, {13, 3, 1, 1}, {}},
+    // The direct path on a 7x7 plane, its input channels in several passes (clamp on the last).
+    {"direct 3x3 7x7 multi-pass", {1, 100, 7, 7}, {8, 100, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
     {"im2col 3x3", {1, 2, 9, 8}, {3, 2, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
     {"onednn 3x3", {1, 8, 20, 20}, {16, 8, 3, 3}, {{}, {}, {1, 1, 1, 1}, 1}},
 };

@@ -308,10 +308,12 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    // Stride 1, "same" width, one pixel tile (e.g. 7x7): straight from NCHW, no im2col or
-    // layout copies. Measured on resnet18 (1 thread): 512 channels at 7x7 2.85 ms against 3.1
-    // for oneDNN with its copies; at 14x14 and 56x56 oneDNN won (2.1 vs 2.3, 1.6 vs 2.2 ms).
-    if (!g.is_pointwise() && direct_conv_fits(g) && out_plane <= 64) {
+    // Stride 1, "same" width: straight from NCHW, no im2col or layout copies. Measured on
+    // resnet18's 3x3 convs (1 thread): 512 channels at 7x7 2.05 ms against 2.1 for oneDNN with
+    // its copies, 256 at 14x14 1.78 against 1.86 for im2col + GEMM; at 28x28 and 56x56 oneDNN
+    // won (1.45 vs 1.65, 1.6 vs 2.0 ms). So: direct on one-tile planes, else after oneDNN.
+    const bool direct = !g.is_pointwise() && direct_conv_fits(g);
+    const auto run_direct = [&] {
       bool done = true;
       for (int64_t n = 0; n < s.batch && done; ++n)
         for (int64_t gi = 0; gi < s.group && done; ++gi)
@@ -319,8 +321,9 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
                              bias ? bias + gi * Mg : nullptr,
                              y + (n * s.out_channels + gi * Mg) * out_plane, Cg, Mg, g, clamp,
                              threads);
-      if (done) return;
-    }
+      return done;
+    };
+    if (direct && out_plane <= 64 && run_direct()) return;
     if (s.group == 1 && g.spatial == 2 &&
         conv_dnnl(dnnl_conv(s, false), x, w, bias, y, threads, cache)) {
       if (clamp.on)
@@ -329,6 +332,7 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
         });
       return;
     }
+    if (direct && run_direct()) return;
   }
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t gi = 0; gi < s.group; ++gi) {

@@ -38,6 +38,7 @@ namespace {
 constexpr int kRows = 6;     // output channels per tile
 constexpr int kVectors = 4;  // 16-pixel vectors per tile
 constexpr int64_t kTilePixels = 16 * kVectors;
+constexpr int64_t kChunkBytes = 24 * 1024;  // half of L1d
 
 // The taps of the window: where each reads relative to the output pixel, in flat pixels and
 // in rows/columns (for the masks at the plane's borders).
@@ -73,6 +74,8 @@ struct Tile {
   const float* bias;
   float* y;  // y[m0, n0]
   int64_t C, taps, in_plane, out_plane;
+  int64_t c_begin, c_end;  // the input channels of this pass over the tile
+  bool first, last;        // first pass starts from the bias, last one clamps
   const int64_t* offset;
   const __mmask16* masks;  // per tap, per vector: lanes whose input pixel lies in the plane
   const __mmask16* store;  // per vector: lanes inside the output plane
@@ -88,36 +91,40 @@ void tile_kernel(const Tile& t, bool clamp, __m512 lo, __m512 hi) {
   const float* __restrict w = t.w;
   const int64_t C = t.C, taps = t.taps, in_plane = t.in_plane, w_row = C * taps;
   __m512 acc[MR][NV];
+  float* y = t.y;
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const __m512 b = _mm512_set1_ps(t.bias ? t.bias[r] : 0.0f);
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[r][v] = b;
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = t.first ? b : _mm512_maskz_loadu_ps(t.store[v], y + r * t.out_plane + 16 * v);
   }
-  for (int64_t c = 0; c < C; ++c) {
-    const float* xc = x + c * in_plane;
-    const float* wc = w + c * taps;
-    for (int64_t tap = 0; tap < taps; ++tap) {
-      const float* xr = xc + t.offset[tap];
-      const __mmask16* m = t.masks + tap * kVectors;
+  // Taps outside, channels inside: a tap's lane masks stay in mask registers over all channels.
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    const float* xt = x + t.offset[tap];
+    const float* wt = w + tap;
+    __mmask16 m[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) m[v] = t.masks[tap * kVectors + v];
+    for (int64_t c = t.c_begin; c < t.c_end; ++c) {
+      const float* xr = xt + c * in_plane;
       __m512 xv[NV];
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) xv[v] = _mm512_maskz_loadu_ps(m[v], xr + 16 * v);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
-        const __m512 wv = _mm512_set1_ps(wc[r * w_row + tap]);
+        const __m512 wv = _mm512_set1_ps(wt[r * w_row + c * taps]);
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(wv, xv[v], acc[r][v]);
       }
     }
   }
-  float* y = t.y;
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       __m512 a = acc[r][v];
-      if (clamp) a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));
+      if (clamp && t.last) a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));
       _mm512_mask_storeu_ps(y + r * t.out_plane + 16 * v, t.store[v], a);
     }
 }
@@ -190,6 +197,12 @@ void run_tiles(const float* x, int64_t x_stride, const float* w, const float* bi
                                     : std::max<int64_t>(kRows, (M / (4 * threads)) / kRows * kRows);
   const int64_t row_tasks = (M + rows_per_task - 1) / rows_per_task;
   const int64_t num_taps = static_cast<int64_t>(taps.offset.size());
+  // Input channels per pass: the tile's x rows (64 pixels plus the taps' reach) for one pass
+  // stay in L1 while every block of output channels reads them; later passes add to y.
+  const auto [min_offset, max_offset] = std::minmax_element(taps.offset.begin(), taps.offset.end());
+  const int64_t channel_bytes = (kTilePixels + *max_offset - *min_offset) * 4;
+  const int64_t chunk =
+      std::clamp<int64_t>(kChunkBytes / channel_bytes, 8, std::max<int64_t>(C, 1));
   const __m512 lo = _mm512_set1_ps(clamp.lo), hi = _mm512_set1_ps(clamp.hi);
   parallel_for(threads, pixel_tiles * row_tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<__mmask16> masks(static_cast<size_t>(num_taps * kVectors));
@@ -204,20 +217,27 @@ void run_tiles(const float* x, int64_t x_stride, const float* w, const float* bi
       }
       const int vectors = static_cast<int>((std::min(kTilePixels, out_pixels - n0) + 15) / 16);
       const int64_t m_end = std::min(M, m_begin + rows_per_task);
-      for (int64_t m0 = m_begin; m0 < m_end; m0 += kRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kRows, m_end - m0));
-        const Tile t{x + n0,
-                     w + m0 * C * num_taps,
-                     bias ? bias + m0 : nullptr,
-                     y + m0 * y_stride + n0,
-                     C,
-                     num_taps,
-                     x_stride,
-                     y_stride,
-                     taps.offset.data(),
-                     masks.data(),
-                     store};
-        tile_fn(rows, vectors)(t, clamp.on, lo, hi);
+      for (int64_t c0 = 0; c0 < std::max<int64_t>(C, 1); c0 += chunk) {
+        const int64_t c1 = std::min(C, c0 + chunk);
+        for (int64_t m0 = m_begin; m0 < m_end; m0 += kRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kRows, m_end - m0));
+          const Tile t{x + n0,
+                       w + m0 * C * num_taps,
+                       bias ? bias + m0 : nullptr,
+                       y + m0 * y_stride + n0,
+                       C,
+                       num_taps,
+                       x_stride,
+                       y_stride,
+                       c0,
+                       c1,
+                       c0 == 0,
+                       c1 >= C,
+                       taps.offset.data(),
+                       masks.data(),
+                       store};
+          tile_fn(rows, vectors)(t, clamp.on, lo, hi);
+        }
       }
     }
   });
