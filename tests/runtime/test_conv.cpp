@@ -507,6 +507,13 @@ TEST(ConvTransposeKernel, MatchesScatterReference) {
       {"3d", {1, 2, 3, 3, 3}, {2, 2, 2, 2, 2}, {{2, 1, 2}, {}, {}, {}}, true},
       // Big enough for the oneDNN deconvolution path (weights small next to the work).
       {"dense 2x2 s2 onednn", {1, 24, 16, 16}, {24, 16, 2, 2}, {{2, 2}, {}, {}, {}}, true},
+      // Stride equal to the kernel: one tap per output pixel (the by-taps path).
+      {"stride = kernel 3x2 groups batch2",
+       {2, 4, 5, 3},
+       {4, 3, 3, 2},
+       {{3, 2}, {}, {}, {}, 2},
+       true},
+      {"stride = kernel to one channel", {1, 24, 9, 7}, {24, 1, 2, 2}, {{2, 2}, {}, {}, {}}, false},
       {"dense 3x3 s2 pad outpad onednn batch2",
        {2, 16, 20, 18},
        {16, 8, 3, 3},
