@@ -14,14 +14,7 @@
 
 #include "qforge/kernel.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-// GCC 12 reports its own _mm512_undefined_ps() inside _mm512_min_ps/_mm512_max_ps as "may be
-// used uninitialized" (a false positive of the intrinsics header).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#endif
+#include "avx512.h"
 
 namespace qforge::kernels {
 
