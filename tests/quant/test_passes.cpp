@@ -663,23 +663,59 @@ TEST(QuantPassPassive, BiasStaysFloatWithoutAnInputScaleOrOnFloatBiasPlatforms) 
   EXPECT_EQ(t.in("conv", 2).state, QS::FP32);
 }
 
-TEST(QuantPassPassive, ClipBoundsStayFloat) {
-  // Clip's bounds are parameters kept in float (ONNX Runtime's QDQ Clip reads float bounds);
-  // no pass quantizes or bakes them.
+TEST(QuantPassPassive, ClipBoundsAndPadValueTakeTheInputScale) {
+  // Engines clamp and pad in the input's integer domain: the bounds and the pad value become
+  // values of the input's grid (PPQ's passive parameters) and are baked as such.
+  for (const char* name : {"ORT_INT8", "PPL_DSP_INT8"}) {
+    SCOPED_TRACE(name);
+    const Platform platform = load_platform(name);
+    const bool asymmetric = !platform.activation.policy.symmetric;
+    const float scale = 0.1f, offset = asymmetric ? 10.0f : 0.0f;
+    Net n;
+    Variable* s = n.op("Sigmoid", "sig", {n.input("x")});
+    Variable* c = n.op("Clip", "act", {s, n.param("lo", {}, {0.0f}), n.param("hi", {}, {0.3337f})});
+    Variable* pads =
+        n.g->create_variable("pads", Tensor::from_vector<int64_t>({8}, {0, 0, 1, 1, 0, 0, 1, 1}));
+    n.output(n.op("Pad", "pad", {c, pads, n.param("value", {}, {0.26f})}));
+    n.dispatch(platform);
+    const PassContext ctx{platform, quiet_setting()};
+    init_quantization_configs(*n.g, ctx);
+    quantize_fusion(*n.g, ctx);
+    if (!n.g->find_operation("act")->quant_config || !n.g->find_operation("pad")->quant_config)
+      continue;  // not quantized on this platform
+    calibrate_by_hand(n.in("act", 0), scale, offset);
+    calibrate_by_hand(n.in("pad", 0), scale, offset);
+    passive_parameter_quantization(*n.g, ctx);
+    for (auto [op, port] : {std::pair{"act", 1}, {"act", 2}, {"pad", 2}}) {
+      EXPECT_EQ(n.in(op, port).state, QS::Passive) << op << port;
+      EXPECT_EQ(scalar(n.in(op, port).scale), scale);
+      EXPECT_EQ(scalar(n.in(op, port).offset), offset);
+    }
+    parameter_baking(*n.g, ctx);
+    EXPECT_EQ(n.in("act", 2).state, QS::PassiveBaked);
+    // 0.3337 / 0.1 = 3.337 -> 3 steps; 0.26 -> 3 steps; 0 stays 0 (the offset is an integer).
+    EXPECT_FLOAT_EQ(scalar(n.g->find_variable("hi")->value), 0.3f);
+    EXPECT_FLOAT_EQ(scalar(n.g->find_variable("value")->value), 0.3f);
+    EXPECT_EQ(scalar(n.g->find_variable("lo")->value), 0.0f);
+    EXPECT_FLOAT_EQ(scalar(n.g->find_variable("hi")->fp32_value), 0.3337f);
+  }
+}
+
+TEST(QuantPassPassive, BoundsOfAClipFusedIntoItsConvStayFloat) {
   const Platform ort = load_platform("ORT_INT8");
   Net n;
-  Variable* s = n.op("Sigmoid", "sig", {n.input("x")});
-  n.output(n.op("Clip", "act", {s, n.param("lo", {}, {0.0f}), n.param("hi", {}, {0.3337f})}));
+  Variable* c = n.op("Conv", "conv", {n.input("x"), n.param("w", {1, 1, 1, 1}, {1.0f})});
+  n.output(n.op("Clip", "act", {c, n.param("lo", {}, {0.0f}), n.param("hi", {}, {6.0f})}));
   n.dispatch(ort);
   const PassContext ctx{ort, quiet_setting()};
   init_quantization_configs(*n.g, ctx);
   quantize_fusion(*n.g, ctx);
-  calibrate_by_hand(n.in("act", 0), 0.1f, 0.0f);
+  ASSERT_EQ(n.in("act", 0).state, QS::FP32);
   passive_parameter_quantization(*n.g, ctx);
   parameter_baking(*n.g, ctx);
   EXPECT_EQ(n.in("act", 1).state, QS::FP32);
   EXPECT_EQ(n.in("act", 2).state, QS::FP32);
-  EXPECT_EQ(scalar(n.g->find_variable("hi")->value), 0.3337f);
+  EXPECT_EQ(scalar(n.g->find_variable("hi")->value), 6.0f);
 }
 
 TEST(QuantPassBaking, ParametersBecomeExactMultiplesOfTheirScale) {

@@ -2,8 +2,8 @@
 // Builds one OperationQuantizationConfig per dispatched op from the platform table and the op's
 // sockets: data ports get the activation scheme, weights the weight scheme (per-channel on the
 // op's output-channel axis), biases the platform's bias mode, SOI ports stay FP32.
-#include "quant_passes.h"
 #include "qforge/op_sockets.h"
+#include "quant_passes.h"
 
 namespace qforge {
 
@@ -56,20 +56,27 @@ void init_quantization_configs(Graph& graph, const PassContext& ctx) {
         if (tqc->policy.per_channel && var->value.rank() == 0) tqc->policy.per_channel = false;
       } else if (is_bias_port(op, i)) {
         tqc = bias_config(ctx);
+      } else if (var->is_parameter() && is_input_scaled_port(op, i)) {
+        // Clip bounds, a Pad's constant value: passive, they take the input's scale later.
+        tqc = std::make_unique<TensorQuantizationConfig>(ctx.platform.activation.make_config());
+        tqc->state = QuantizationState::PassiveInit;
       } else if (var->is_parameter() && socket.inputs[i] == PortRole::Parameter) {
-        tqc = fp32_config();  // BN statistics, Clip bounds, PRelu slopes: kept in float
+        tqc = fp32_config();  // BN statistics, PRelu slopes: kept in float
       } else {
         tqc = std::make_unique<TensorQuantizationConfig>(ctx.platform.activation.make_config());
-        if (!ctx.setting.activation_observer.empty()) tqc->observer_algorithm = ctx.setting.activation_observer;
+        if (!ctx.setting.activation_observer.empty())
+          tqc->observer_algorithm = ctx.setting.activation_observer;
       }
       config->input_configs.push_back(std::move(tqc));
     }
     for (size_t o = 0; o < op.num_outputs(); ++o) {
       const Variable* var = op.output(o);
       std::unique_ptr<TensorQuantizationConfig> tqc;
-      if (ctx.platform.quantize_outputs && var && is_float(var) && socket.outputs[o] == PortRole::Data) {
+      if (ctx.platform.quantize_outputs && var && is_float(var) &&
+          socket.outputs[o] == PortRole::Data) {
         tqc = std::make_unique<TensorQuantizationConfig>(ctx.platform.activation.make_config());
-        if (!ctx.setting.activation_observer.empty()) tqc->observer_algorithm = ctx.setting.activation_observer;
+        if (!ctx.setting.activation_observer.empty())
+          tqc->observer_algorithm = ctx.setting.activation_observer;
       } else {
         tqc = fp32_config();
       }

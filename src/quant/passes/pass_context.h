@@ -24,7 +24,11 @@ TensorQuantizationConfig* output_config(const Operation& op, size_t index);  // 
 bool is_quantizable(const TensorQuantizationConfig* config);
 bool is_weight_port(const Operation& op, size_t index);
 bool is_bias_port(const Operation& op, size_t index);
-// Output-channel axis of a weight for `op` (Conv: 0, ConvTranspose: 1, Gemm: by transB, MatMul: last).
+// Parameters compared with or placed among the op's input values, so quantized with the input's
+// scale (PPQ's passive parameters): Clip's min and max, a constant Pad's value.
+bool is_input_scaled_port(const Operation& op, size_t index);
+// Output-channel axis of a weight for `op` (Conv: 0, ConvTranspose: 1, Gemm: by transB, MatMul:
+// last).
 int weight_channel_axis(const Operation& op, const Platform& platform, const Tensor& weight);
 
 }  // namespace qforge
