@@ -566,26 +566,29 @@ TEST(QuantPassAlignment, SymmetricAddTakesTheLargerRange) {
 }
 
 TEST(QuantPassAlignment, AsymmetricAddCoversBothInputRanges) {
-  // PPL_DSP_INT8 (uint8, asymmetric) aligns Add to the larger range. a in [0, 10] (a Relu
-  // output), b in [-9, 0]: neither range holds the other, so the shared range is [-9, 10].
+  // PPL_DSP_INT8 (uint8, asymmetric) aligns Add and Sub to the larger range. a in [0, 10] (a
+  // Relu output), b in [-9, 0]: neither range holds the other, so the shared range is [-9, 10].
   const Platform dsp = load_platform("PPL_DSP_INT8");
-  ASSERT_EQ(dsp.alignment.at("Add"), "max");
-  Net n = binary_net("Add", dsp);
-  const float sa = asymmetric_scale(0.0f, 10.0f, 0, 255),
-              sb = asymmetric_scale(-9.0f, 0.0f, 0, 255);
-  calibrate_by_hand(n.in("op", 0), sa, 0.0f);
-  calibrate_by_hand(n.in("op", 1), sb, std::nearbyint(9.0f / sb));  // 255
-  quantize_alignment(*n.g, PassContext{dsp, quiet_setting()});
-  EXPECT_EQ(&n.in("op", 0).effective(), &n.in("op", 1).effective());
-  const float s = scalar(n.in("op", 0).effective_scale());
-  const float o = scalar(n.in("op", 0).effective_offset());
-  EXPECT_FLOAT_EQ(s, asymmetric_scale(-9.0f, 10.0f, 0, 255));
-  EXPECT_EQ(o, std::nearbyint(9.0f / s));
-  // Both inputs' extremes survive fake quantization to within half a step.
-  const Tensor probe = Tensor::from_vector<float>({4}, {-9.0f, -4.5f, 5.0f, 10.0f});
-  const Tensor q = fake_quantize(probe, n.in("op", 0));
-  for (int64_t i = 0; i < 4; ++i)
-    EXPECT_NEAR(q.data<float>()[i], probe.data<float>()[i], s / 2 + 1e-6f) << i;
+  for (const char* type : {"Add", "Sub"}) {
+    SCOPED_TRACE(type);
+    ASSERT_EQ(dsp.alignment.at(type), "max");
+    Net n = binary_net(type, dsp);
+    const float sa = asymmetric_scale(0.0f, 10.0f, 0, 255),
+                sb = asymmetric_scale(-9.0f, 0.0f, 0, 255);
+    calibrate_by_hand(n.in("op", 0), sa, 0.0f);
+    calibrate_by_hand(n.in("op", 1), sb, std::nearbyint(9.0f / sb));  // 255
+    quantize_alignment(*n.g, PassContext{dsp, quiet_setting()});
+    EXPECT_EQ(&n.in("op", 0).effective(), &n.in("op", 1).effective());
+    const float s = scalar(n.in("op", 0).effective_scale());
+    const float o = scalar(n.in("op", 0).effective_offset());
+    EXPECT_FLOAT_EQ(s, asymmetric_scale(-9.0f, 10.0f, 0, 255));
+    EXPECT_EQ(o, std::nearbyint(9.0f / s));
+    // Both inputs' extremes survive fake quantization to within half a step.
+    const Tensor probe = Tensor::from_vector<float>({4}, {-9.0f, -4.5f, 5.0f, 10.0f});
+    const Tensor q = fake_quantize(probe, n.in("op", 0));
+    for (int64_t i = 0; i < 4; ++i)
+      EXPECT_NEAR(q.data<float>()[i], probe.data<float>()[i], s / 2 + 1e-6f) << i;
+  }
 }
 
 TEST(QuantPassAlignment, AsymmetricAddKeepsARangeThatAlreadyCoversTheOther) {
