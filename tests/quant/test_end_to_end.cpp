@@ -29,8 +29,10 @@
 //   grows like any flip; and its fused QLinearSoftmax is only right for an output scale of 1/256
 //   (another scale gives zeros). Checked layer by layer on BlazeFace and PaddleOCR cls.
 #include <gtest/gtest.h>
+
 #include <onnx/checker.h>
 #include <onnx/shape_inference/implementation.h>
+#include <cstdlib>
 
 #include <cmath>
 #include <tuple>
@@ -68,6 +70,11 @@ const RealModel kModels[] = {
      "input:0",
      {1, 128, 128, 3}},
     {"openwakeword", "openwakeword-js", "models/hello_deepa.onnx", "onnx::Flatten_0", {1, 25, 96}},
+    // Trained models from the folder in QFORGE_FIDELITY_MODELS_DIR (bench/fidelity_trained.sh
+    // points it at ../shared/models); skipped without it. The models above have random weights,
+    // whose deep layers amplify a single tie flip; trained ones show what users get.
+    {"fmnist_resnet", "", "fmnist_resnet.onnx", "input", {1, 1, 28, 28}},
+    {"fmnist_mobilenet", "", "fmnist_mobilenet.onnx", "input", {1, 1, 28, 28}},
 };
 
 const char* const kPlatforms[] = {"TRT_INT8",      "ORT_INT8",      "ORT_UINT8_ASYM",
@@ -280,7 +287,9 @@ TEST_P(EndToEnd, ExportRunsInOrtAndMatchesSimulation) {
   const RealModel& m = kModels[std::get<0>(GetParam())];
   const Platform platform = load_platform(std::get<1>(GetParam()));
   if (!testing::ort_available()) GTEST_SKIP() << "onnxruntime-node not installed";
-  const std::string root = testing::npm_model_dir(m.package);
+  const char* trained_dir = std::getenv("QFORGE_FIDELITY_MODELS_DIR");
+  if (!*m.package && !trained_dir) GTEST_SKIP() << "QFORGE_FIDELITY_MODELS_DIR not set";
+  const std::string root = *m.package ? testing::npm_model_dir(m.package) : trained_dir;
   if (root.empty()) GTEST_SKIP() << "model package " << m.package << " not fetched";
   // Every built-in platform exports QDQ ONNX; another exporter would need its own check.
   ASSERT_EQ(platform.exporter, "qdq_onnx");
