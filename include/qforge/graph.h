@@ -64,10 +64,12 @@ class Operation {
   // copied by Graph::deep_copy.
   std::shared_ptr<OperationQuantizationConfig> quant_config;
 
-  const std::vector<Variable*>& inputs() const { return inputs_; }   // nullptr: omitted optional
+  const std::vector<Variable*>& inputs() const { return inputs_; }  // nullptr: omitted optional
   const std::vector<Variable*>& outputs() const { return outputs_; }
   Variable* input(size_t index) const { return index < inputs_.size() ? inputs_[index] : nullptr; }
-  Variable* output(size_t index) const { return index < outputs_.size() ? outputs_[index] : nullptr; }
+  Variable* output(size_t index) const {
+    return index < outputs_.size() ? outputs_[index] : nullptr;
+  }
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_outputs() const { return outputs_.size(); }
   Graph* graph() const { return graph_; }
@@ -130,8 +132,8 @@ class Graph {
   std::string name;
   std::string doc_string;
   ModelInfo model;
-  Graph* parent = nullptr;    // enclosing graph of a subgraph
-  Operation* owner = nullptr; // the op whose attribute holds this subgraph
+  Graph* parent = nullptr;     // enclosing graph of a subgraph
+  Operation* owner = nullptr;  // the op whose attribute holds this subgraph
   // Names of quantization annotations etc. may be added by later layers.
 
   const std::vector<Variable*>& inputs() const { return inputs_; }
@@ -198,8 +200,11 @@ class Graph {
   std::vector<Operation*> downstream_ops(const Operation* op) const;
   std::vector<Operation*> upstream_ops(const Operation* op) const;
 
-  // Independent copy, subgraphs included.
-  std::unique_ptr<Graph> deep_copy() const;
+  // Independent copy, subgraphs included. TensorCopy::Share lets parameter and attribute
+  // tensors share their buffers with this graph's (no copy of the weights), for a caller that
+  // replaces tensors but never writes into them (the exporters).
+  enum class TensorCopy { Clone, Share };
+  std::unique_ptr<Graph> deep_copy(TensorCopy tensors = TensorCopy::Clone) const;
 
   // Variables read by this graph (or its subgraphs) that it does not define: references to
   // an enclosing graph's values.

@@ -30,6 +30,9 @@ struct QuantizationSetting {
   bool passive_parameters = true;     // bias = s_in * s_w, Clip bounds, Pad value
   bool bias_correction = false;
   bool baking = true;
+  // Baking keeps each weight's float value (Variable::fp32_value, PPQ's stored_value) for error
+  // analysis; off, it is dropped (a model's weights less memory once quantized).
+  bool keep_fp32_parameters = true;
   int calib_steps = 32;               // batches of calibration data
   int calib_batch = 1;                // samples per batch
   int threads = 0;

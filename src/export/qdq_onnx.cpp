@@ -164,7 +164,7 @@ void quantize_activations(Graph& g) {
 }
 
 void export_qdq_onnx(const Graph& graph, const Platform&, const std::string& model_out) {
-  auto copy = graph.deep_copy();
+  auto copy = graph.deep_copy(Graph::TensorCopy::Share);  // the weights are not copied
   for (size_t k = 0; k < graph.operations().size(); ++k)
     copy->operations()[k]->quant_config = graph.operations()[k]->quant_config;
   // ONNX requires a graph name; a graph built in code may have none.

@@ -198,10 +198,18 @@ void Graph::add_output(Operation* op, Variable* var) {
   set_output(op, op->outputs_.size() - 1, var);
 }
 
-void Graph::add_graph_input(Variable* var) { inputs_.push_back(var); }
-void Graph::add_graph_output(Variable* var) { outputs_.push_back(var); }
-void Graph::set_graph_inputs(std::vector<Variable*> vars) { inputs_ = std::move(vars); }
-void Graph::set_graph_outputs(std::vector<Variable*> vars) { outputs_ = std::move(vars); }
+void Graph::add_graph_input(Variable* var) {
+  inputs_.push_back(var);
+}
+void Graph::add_graph_output(Variable* var) {
+  outputs_.push_back(var);
+}
+void Graph::set_graph_inputs(std::vector<Variable*> vars) {
+  inputs_ = std::move(vars);
+}
+void Graph::set_graph_outputs(std::vector<Variable*> vars) {
+  outputs_ = std::move(vars);
+}
 
 void Graph::remove_graph_input(Variable* var) {
   inputs_.erase(std::remove(inputs_.begin(), inputs_.end(), var), inputs_.end());
@@ -221,7 +229,8 @@ bool Graph::is_graph_output(const Variable* var) const {
 
 void Graph::rename_variable(Variable* var, const std::string& new_name) {
   if (var->name == new_name) return;
-  if (find_variable(new_name)) fail(ErrorKind::Internal, "cannot rename '{}': '{}' exists", var->name, new_name);
+  if (find_variable(new_name))
+    fail(ErrorKind::Internal, "cannot rename '{}': '{}' exists", var->name, new_name);
   variables_by_name_.erase(var->name);
   var->name = new_name;
   variables_by_name_[new_name] = var;
@@ -243,8 +252,14 @@ Variable* Graph::insert_op_before(Operation* op, Operation* consumer, size_t ind
   Variable* feed = consumer->input(index);
   QF_ASSERT(feed != nullptr);
   Variable* link = create_variable(feed->name + "_" + op->type);
-  if (op->inputs_.empty()) add_input(op, feed); else set_input(op, 0, feed);
-  if (op->outputs_.empty()) add_output(op, link); else set_output(op, 0, link);
+  if (op->inputs_.empty())
+    add_input(op, feed);
+  else
+    set_input(op, 0, feed);
+  if (op->outputs_.empty())
+    add_output(op, link);
+  else
+    set_output(op, 0, link);
   set_input(consumer, index, link);
   return link;
 }
@@ -255,8 +270,14 @@ Variable* Graph::insert_op_after(Operation* op, Operation* producer, size_t inde
   Variable* link = create_variable(out->name + "_" + op->type);
   // Former consumers (and graph outputs) now read op's output.
   replace_all_uses(out, link);
-  if (op->inputs_.empty()) add_input(op, out); else set_input(op, 0, out);
-  if (op->outputs_.empty()) add_output(op, link); else set_output(op, 0, link);
+  if (op->inputs_.empty())
+    add_input(op, out);
+  else
+    set_input(op, 0, out);
+  if (op->outputs_.empty())
+    add_output(op, link);
+  else
+    set_output(op, 0, link);
   // Keep graph output names stable: swap names so the graph output keeps its original name.
   if (is_graph_output(link)) {
     variables_by_name_.erase(out->name);
@@ -288,8 +309,7 @@ bool Graph::bypass_operation(Operation* op) {
     variables_by_name_[in->name] = in;
     variables_by_name_[out->name] = out;
   }
-  if (!out->producer_ && out->consumers_.empty() && !is_graph_output(out) &&
-      !is_graph_input(out))
+  if (!out->producer_ && out->consumers_.empty() && !is_graph_output(out) && !is_graph_input(out))
     remove_variable(out);
   return true;
 }
@@ -371,19 +391,21 @@ std::vector<Operation*> Graph::upstream_ops(const Operation* op) const {
 
 namespace {
 void copy_attributes_into(const std::vector<Attribute>& from, std::vector<Attribute>& to,
-                          Graph* new_parent, Operation* new_owner) {
+                          Graph* new_parent, Operation* new_owner, Graph::TensorCopy tensors) {
   to = from;
+  const bool clone = tensors == Graph::TensorCopy::Clone;
   for (Attribute& a : to) {
-    if (a.t.defined()) a.t = a.t.clone();
-    for (Tensor& t : a.tensors) t = t.clone();
+    if (a.t.defined() && clone) a.t = a.t.clone();
+    if (clone)
+      for (Tensor& t : a.tensors) t = t.clone();
     if (a.g) {
-      std::shared_ptr<Graph> copy(a.g->deep_copy().release());
+      std::shared_ptr<Graph> copy(a.g->deep_copy(tensors).release());
       copy->parent = new_parent;
       copy->owner = new_owner;
       a.g = copy;
     }
     for (auto& g : a.graphs) {
-      std::shared_ptr<Graph> copy(g->deep_copy().release());
+      std::shared_ptr<Graph> copy(g->deep_copy(tensors).release());
       copy->parent = new_parent;
       copy->owner = new_owner;
       g = copy;
@@ -392,7 +414,7 @@ void copy_attributes_into(const std::vector<Attribute>& from, std::vector<Attrib
 }
 }  // namespace
 
-std::unique_ptr<Graph> Graph::deep_copy() const {
+std::unique_ptr<Graph> Graph::deep_copy(TensorCopy tensors) const {
   auto copy = std::make_unique<Graph>();
   copy->name = name;
   copy->doc_string = doc_string;
@@ -403,7 +425,7 @@ std::unique_ptr<Graph> Graph::deep_copy() const {
   for (const auto& v : variables_) {
     auto nv = std::make_unique<Variable>();
     nv->name = v->name;
-    nv->value = v->value.clone();
+    nv->value = tensors == TensorCopy::Clone ? v->value.clone() : v->value;
     nv->dtype = v->dtype;
     nv->shape = v->shape;
     nv->opaque_type = v->opaque_type;
@@ -420,7 +442,7 @@ std::unique_ptr<Graph> Graph::deep_copy() const {
     nop->opset = op->opset;
     nop->doc_string = op->doc_string;
     nop->platform = op->platform;
-    copy_attributes_into(op->attributes, nop->attributes, copy.get(), nop);
+    copy_attributes_into(op->attributes, nop->attributes, copy.get(), nop, tensors);
   }
   for (Variable* v : inputs_) copy->inputs_.push_back(map(v));
   for (Variable* v : outputs_) copy->outputs_.push_back(map(v));

@@ -45,6 +45,7 @@ const SettingKey kKeys[] = {
     {"passive_parameters", QF_FIELD(bool, passive_parameters)},
     {"bias_correction", QF_FIELD(bool, bias_correction)},
     {"baking", QF_FIELD(bool, baking)},
+    {"keep_fp32_parameters", QF_FIELD(bool, keep_fp32_parameters)},
     {"calib_steps", QF_FIELD(int, calib_steps)},
     {"calib_batch", QF_FIELD(int, calib_batch)},
     {"threads", QF_FIELD(int, threads)},

@@ -753,6 +753,22 @@ TEST(QuantPassBaking, ParametersBecomeExactMultiplesOfTheirScale) {
   EXPECT_FALSE(n.g->find_variable("x")->fp32_value.defined());
 }
 
+TEST(QuantPassBaking, FloatValuesDroppedWhenNotKept) {
+  const Platform ort = load_platform("ORT_INT8");
+  Net n = conv_with_bias(ort, 0.05f);
+  QuantizationSetting setting = quiet_setting();
+  setting.keep_fp32_parameters = false;
+  const PassContext ctx{ort, setting};
+  passive_parameter_quantization(*n.g, ctx);
+  parameter_baking(*n.g, ctx);
+  EXPECT_EQ(n.in("conv", 1).state, QS::Baked);
+  EXPECT_FALSE(n.g->find_variable("w")->fp32_value.defined());
+  EXPECT_FALSE(n.g->find_variable("b")->fp32_value.defined());
+  // The baked value itself is the same as when the float one is kept.
+  const float s_w = symmetric_scale(-0.8f, 0.8f, -128, 127);
+  EXPECT_FLOAT_EQ(n.g->find_variable("w")->value.data<float>()[0], 127 * s_w);
+}
+
 TEST(QuantPassBaking, UncalibratedParametersAreNotBaked) {
   const Platform ort = load_platform("ORT_INT8");
   Net n = conv_with_bias(ort, 0.0f);

@@ -211,12 +211,12 @@ TEST(QuantizationSetting, EveryFieldHasAKey) {
       "quantize_parameter": false, "quantize_activation": false, "activation_observer": "isotone",
       "percentile": 0.99, "histogram_bins": 1024, "kl_target_bins": 64, "ema_decay": 0.5,
       "isotone_axis": 1, "alignment": false, "passive_parameters": false, "baking": false,
-      "calib_steps": 3, "calib_batch": 2, "threads": 2, "progress": false})",
+      "keep_fp32_parameters": false, "calib_steps": 3, "calib_batch": 2, "threads": 2, "progress": false})",
                                               "s.json");
   EXPECT_EQ(s.dispatcher, "aggressive");
   EXPECT_EQ(s.dispatching_table.at("conv1"), "FP32");
   EXPECT_FALSE(s.fusion || s.quantize_parameter || s.quantize_activation || s.alignment ||
-               s.passive_parameters || s.baking || s.progress);
+               s.passive_parameters || s.baking || s.keep_fp32_parameters || s.progress);
   EXPECT_EQ(s.activation_observer, "isotone");
   EXPECT_FLOAT_EQ(s.observer.percentile, 0.99f);
   EXPECT_EQ(s.observer.histogram_bins, 1024);
@@ -228,7 +228,7 @@ TEST(QuantizationSetting, EveryFieldHasAKey) {
   EXPECT_EQ(s.threads, 2);
   // bias_correction has a key but is refused until the pass exists.
   EXPECT_THROW(parse_setting(R"({"bias_correction": true})", "s.json"), Error);
-  EXPECT_EQ(setting_keys().size(), 19u);
+  EXPECT_EQ(setting_keys().size(), 20u);
 }
 
 // Errors name the file and the key; observer options are checked when the setting is read.

@@ -100,6 +100,9 @@ void add_quantize_command(CLI::App& app) {
     if (args->steps > 0) setting.calib_steps = args->steps;
     if (args->batch > 0) setting.calib_batch = args->batch;
     if (args->threads > 0) setting.threads = args->threads;
+    // The float weights are only read by the error analysis: without it, one copy of the weights
+    // less in memory (resnet18: 45 MB).
+    if (args->analyse.method.empty()) setting.keep_fp32_parameters = false;
     std::optional<PreprocessSpec> preprocess;
     if (!args->preprocess.empty())
       preprocess = parse_preprocess_spec(read_file(args->preprocess), args->preprocess);
