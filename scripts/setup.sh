@@ -49,4 +49,13 @@ done
 # torchvision resnet18 / mobilenet_v2 (weights=None) exported with Debian's python3-torch.
 [ -f "$MODELS_DIR/torchvision/mobilenet_v2.onnx" ] ||
   /usr/bin/python3 scripts/export_torchvision.py "$MODELS_DIR/torchvision"
+# A trained model for the tests (simulation fidelity beside the random-weight ones above) and the
+# demo: the small Fashion-MNIST CNN of scripts/fmnist.py, trained once on Debian's
+# dataset-fashion-mnist (2 epochs, a few minutes on CPU).
+if [ ! -f "$MODELS_DIR/fmnist/fmnist_cnn.onnx" ]; then
+  mkdir -p "$MODELS_DIR/fmnist"
+  echo "setup: training the Fashion-MNIST CNN (once)..."
+  /usr/bin/python3 scripts/fmnist.py train "$MODELS_DIR/fmnist/fmnist_cnn.tmp.onnx" --epochs 2
+  mv "$MODELS_DIR/fmnist/fmnist_cnn.tmp.onnx" "$MODELS_DIR/fmnist/fmnist_cnn.onnx"
+fi
 echo "setup: done"

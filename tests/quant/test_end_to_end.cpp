@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // End to end on real models (torchvision resnet18/mobilenet_v2 from scripts/setup.sh; PaddleOCR
-// cls/det/rec, BlazeFace front and openWakeWord from npm) for every built-in platform: quantize
+// cls/det/rec, BlazeFace front and openWakeWord from npm; the Fashion-MNIST CNN that setup.sh
+// trains) for every built-in platform: quantize
 // with a few random calibration samples, export QDQ ONNX, check it with libonnx's checker and
 // strict shape inference, run it in ONNX Runtime and compare with qforge's simulation on the
 // same input. One ctest test per model x platform; each prints its figures. Skipped when a model
@@ -56,6 +57,10 @@ struct RealModel {
   const char* file;
   const char* input;
   Shape shape;  // batch 1; det and rec at reduced resolutions to keep the test short
+  // Trained weights: the outputs must agree within one step outright. The others have random
+  // weights, whose deep layers amplify a single rounding tie that the two engines' summation
+  // orders break apart, so there the output check applies only when no such tie occurred.
+  bool trained = false;
 };
 
 const RealModel kModels[] = {
@@ -70,11 +75,13 @@ const RealModel kModels[] = {
      "input:0",
      {1, 128, 128, 3}},
     {"openwakeword", "openwakeword-js", "models/hello_deepa.onnx", "onnx::Flatten_0", {1, 25, 96}},
+    // Trained by scripts/setup.sh on Fashion-MNIST: outputs must agree within one step.
+    {"fmnist_cnn", "fmnist", "fmnist_cnn.onnx", "input", {1, 1, 28, 28}, true},
     // Trained models from the folder in QFORGE_FIDELITY_MODELS_DIR (bench/fidelity_trained.sh
     // points it at ../shared/models); skipped without it. The models above have random weights,
     // whose deep layers amplify a single tie flip; trained ones show what users get.
-    {"fmnist_resnet", "", "fmnist_resnet.onnx", "input", {1, 1, 28, 28}},
-    {"fmnist_mobilenet", "", "fmnist_mobilenet.onnx", "input", {1, 1, 28, 28}},
+    {"fmnist_resnet", "", "fmnist_resnet.onnx", "input", {1, 1, 28, 28}, true},
+    {"fmnist_mobilenet", "", "fmnist_mobilenet.onnx", "input", {1, 1, 28, 28}, true},
 };
 
 const char* const kPlatforms[] = {"TRT_INT8",      "ORT_INT8",      "ORT_UINT8_ASYM",
@@ -352,7 +359,7 @@ TEST_P(EndToEnd, ExportRunsInOrtAndMatchesSimulation) {
         m.name, platform.name, out.name, reference.max_steps, 100 * reference.beyond_one_step,
         optimized.max_steps, 100 * optimized.beyond_one_step, step.step,
         step.quantized ? "the output's quantization step" : "float output: range / 255");
-    if (forced.mismatches == 0) {
+    if (m.trained || forced.mismatches == 0) {
       EXPECT_LE(reference.max_steps, 1.001f) << out.name;
     }
   }
