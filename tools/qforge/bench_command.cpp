@@ -103,6 +103,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--profile", args->profile,
                 "Also print where the time went: per op type and the slowest ops (timed runs)");
   cmd->callback([args] {
+    prepare_onnx_schemas();  // a per-process cost of the loader, not of this model
     const int64_t rss_before_model = proc_status_bytes("VmRSS");
     const int64_t anon_before_model = proc_status_bytes("RssAnon");
     const int64_t file_before_model = proc_status_bytes("RssFile");

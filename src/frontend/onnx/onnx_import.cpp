@@ -403,6 +403,10 @@ std::unique_ptr<Graph> load_onnx_graph_from_bytes(std::string_view bytes,
   return graph_from_model_proto(proto, display_name, base_dir, options);
 }
 
+void prepare_onnx_schemas() {
+  onnx::OpSchemaRegistry::Schema("Conv", 13, "");  // the first lookup builds the registry
+}
+
 std::unique_ptr<Graph> load_onnx_graph(const std::string& path, const OnnxLoadOptions& options) {
   // Parsed from the file in chunks: the file's bytes are never held whole beside the parsed
   // model (resnet18: 45 MB less at the loader's peak).
