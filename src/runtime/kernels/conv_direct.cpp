@@ -195,7 +195,7 @@ void run_tiles(const float* x, int64_t x_stride, const float* w, const float* bi
   const auto [min_offset, max_offset] = std::minmax_element(taps.offset.begin(), taps.offset.end());
   const int64_t channel_bytes = (kTilePixels + *max_offset - *min_offset) * 4;
   const int64_t chunk =
-      std::clamp<int64_t>(kChunkBytes / channel_bytes, 8, std::max<int64_t>(C, 1));
+      std::min(std::max<int64_t>(kChunkBytes / channel_bytes, 8), std::max<int64_t>(C, 1));
   const __m512 lo = _mm512_set1_ps(clamp.lo), hi = _mm512_set1_ps(clamp.hi);
   parallel_for(threads, pixel_tiles * row_tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<__mmask16> masks(static_cast<size_t>(num_taps * kVectors));
