@@ -3,7 +3,9 @@
 // order. This file is the only place the order lives. Tested in tests/quant/test_quantizer.cpp.
 #include "qforge/quantizer.h"
 
+#include <cstdio>
 #include <map>
+#include <optional>
 
 #include "passes/quant_passes.h"
 #include "qforge/dispatch.h"
@@ -46,6 +48,11 @@ void Quantizer::quantize(CalibrationDataset& data, const QuantizationSetting& se
             config->state == QuantizationState::PassiveInit)
           config->state = QuantizationState::FP32;
   }
+}
+
+void Quantizer::initialize(const QuantizationSetting& setting) {
+  const PassContext ctx{platform_, setting, nullptr, &calibration_};
+  with_error_context("init_quantization_configs", [&] { init_quantization_configs(graph_, ctx); });
 }
 
 std::string Quantizer::report() const {
@@ -94,6 +101,69 @@ std::unique_ptr<Graph> quantize_onnx_model(const std::string& onnx_file,
   dispatch_graph(*graph, platform, setting.dispatcher, setting.dispatching_table);
   Quantizer quantizer(platform, *graph);
   quantizer.quantize(dataset, setting);
+  return graph;
+}
+
+namespace {
+// The calibration data seen through `collate_fn` (PPQ's: each sample becomes the model's inputs).
+class CollatedDataset final : public CalibrationDataset {
+ public:
+  CollatedDataset(CalibrationDataset& inner, CollateFn collate)
+      : inner_(inner), collate_(std::move(collate)) {}
+  size_t size() const override { return inner_.size(); }
+  Batch sample(size_t index) override { return collate_(inner_.sample(index)); }
+  std::string describe() const override { return inner_.describe() + " through collate_fn"; }
+
+ private:
+  CalibrationDataset& inner_;
+  CollateFn collate_;
+};
+
+// Zero tensors of the given shapes, in the dtypes the model declares for those inputs.
+Batch zero_inputs(const Graph& graph, const std::map<std::string, Shape>& shapes) {
+  Batch batch;
+  for (const auto& [name, shape] : shapes) {
+    const Variable* var = graph.find_variable(name);
+    if (!var || !graph.is_graph_input(var))
+      fail(ErrorKind::Argument, "input_shapes names '{}', which is not an input of {}", name,
+           graph.model.source_path);
+    batch[name] = Tensor(var->dtype == DataType::Undefined ? DataType::Float : var->dtype, shape);
+  }
+  return batch;
+}
+}  // namespace
+
+std::unique_ptr<Graph> quantize_onnx_model(const std::string& onnx_file,
+                                           CalibrationDataset& calib_dataloader,
+                                           const Platform& platform,
+                                           const QuantizeOnnxOptions& options) {
+  auto graph = load_onnx_graph(onnx_file);
+  format_graph(*graph);
+  std::optional<CollatedDataset> collated;
+  CalibrationDataset* data = &calib_dataloader;
+  if (options.collate_fn) data = &collated.emplace(calib_dataloader, options.collate_fn);
+  if (data->size() == 0 && options.do_quantize)
+    fail(ErrorKind::Argument, "calibration data is empty ({})", data->describe());
+  Batch trace = options.trace_inputs;
+  if (trace.empty() && !options.input_shapes.empty())
+    trace = zero_inputs(*graph, options.input_shapes);
+  if (trace.empty()) {
+    if (data->size() == 0)
+      fail(ErrorKind::Argument, "{}: no inputs to trace shapes with (no data, inputs or shapes)",
+           onnx_file);
+    trace = collate(*data, 0, 1);
+  }
+  trace_operation_meta(*graph, trace, ExecutorOptions{options.setting.threads});
+  dispatch_graph(*graph, platform, options.setting.dispatcher, options.setting.dispatching_table);
+  Quantizer quantizer(platform, *graph);
+  if (options.do_quantize) {
+    QuantizationSetting setting = options.setting;
+    setting.calib_steps = options.calib_steps;
+    quantizer.quantize(*data, setting);
+  } else {
+    quantizer.initialize(options.setting);
+  }
+  if (options.verbose > 0) std::fputs(quantizer.report().c_str(), stdout);
   return graph;
 }
 

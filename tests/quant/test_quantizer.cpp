@@ -8,8 +8,10 @@
 #include <fstream>
 #include <iterator>
 
+#include "qforge/onnx_io.h"
 #include "qforge/quantizer.h"
 #include "support/memory_dataset.h"
+#include "support/test_support.h"
 #include "support/tiny_models.h"
 
 namespace qforge {
@@ -65,6 +67,54 @@ TEST(Quantizer, PipelineStatesOnTinyCnn) {
   }
   EXPECT_NE(quantizer.report().find("BAKED"), std::string::npos);
   EXPECT_EQ(quantizer.calibration().samples, 8);
+}
+
+TEST(Quantizer, QuantizeOnnxModelWithPpqArguments) {
+  testing::TempDir dir;
+  const std::string model = dir.file("tiny.onnx");
+  save_onnx_graph(*testing::make_tiny_cnn(), model);
+  const Platform platform = load_platform("TRT_INT8");
+  auto data = testing::MemoryDataset::random("x", {1, 3, 16, 16}, 8, 3);
+
+  // calib_steps, collate_fn (called once per sample read), input_shapes for tracing.
+  QuantizeOnnxOptions options;
+  options.setting = quiet_setting();
+  options.calib_steps = 3;
+  int collated = 0;
+  options.collate_fn = [&](const Batch& sample) {
+    ++collated;
+    Batch out = sample;
+    for (auto& [name, t] : out) t = t.clone();  // e.g. a copy onto the device the model runs on
+    return out;
+  };
+  options.input_shapes = {{"x", {2, 3, 16, 16}}};
+  auto graph = quantize_onnx_model(model, data, platform, options);
+  EXPECT_GT(collated, 0);
+  EXPECT_LE(collated,
+            3 * 2);  // 3 steps, at most two passes over them (percentile: range + histogram)
+  EXPECT_TRUE(out_cfg(*graph, "relu1", 0).is_active());
+  EXPECT_EQ(in_cfg(*graph, "conv2", 1).state, QuantizationState::Baked);
+  // Traced with the shapes given, batch 2.
+  const Variable* traced = graph->find_operation("relu1")->output(0);
+  ASSERT_TRUE(traced->shape.has_value());
+  EXPECT_EQ(traced->shape->at(0).value, 2);
+
+  // do_quantize = false: dispatched, configs built, nothing calibrated or baked.
+  options.do_quantize = false;
+  collated = 0;
+  auto initial = quantize_onnx_model(model, data, platform, options);
+  EXPECT_EQ(collated, 0);
+  EXPECT_EQ(out_cfg(*initial, "relu1", 0).state, QuantizationState::Initial);
+  EXPECT_EQ(in_cfg(*initial, "conv2", 1).state, QuantizationState::Initial);
+
+  // A shape for an input the model does not have is an error naming it.
+  options.input_shapes = {{"image", {1, 3, 16, 16}}};
+  try {
+    quantize_onnx_model(model, data, platform, options);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'image'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Quantizer, NanSamplesAreSkippedAndCounted) {
