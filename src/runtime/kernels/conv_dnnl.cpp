@@ -21,22 +21,21 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// Measured on resnet18 layers (1 thread, AVX-512): oneDNN's blocked conv with per-call
-// reorders took 1.36-1.45 ms against 1.97 ms for im2col + GEMM on 64x56x56 3x3, but its weight
-// reorder made it lose on 512x7x7 (2.39 vs 2.34 ms). Reordering costs per weight byte what the
-// faster kernel saves per ~64 multiply-adds, hence this rule when the weights are reordered
-// per call; with the reordered weights kept between runs, oneDNN won on every resnet18 3x3 conv
-// (256x14x14: 1.3 vs 2.0 ms, 512x7x7: 2.0 vs 3.1 ms).
+// Forward convs: oneDNN, copies and per-call weight reorder included, now beats the other
+// paths wherever conv.cpp still asks (the direct kernel goes first on 7x7 planes and on channel
+// counts oneDNN pads): resnet18's 256x14x14 3x3 took 1.35 ms against 1.64 direct (1 thread),
+// 128->256 3x3 stride 2 0.75 against 0.89 for im2col + GEMM; the whole model 16.0 -> 13.9 ms
+// with 2 threads. ConvTranspose keeps the older rule: reordering costs per weight byte what the
+// faster kernel saves per ~64 multiply-adds, unless the weights are kept reordered.
 bool worth_it(const DnnlConv& c, bool weights_kept) {
-  if (c.kernel[0] * c.kernel[1] == 1) return false;  // 1x1: GEMM is faster (0.09 vs 0.35 ms)
+  if (c.kernel[0] * c.kernel[1] == 1) return false;  // 1x1: the direct kernel
   // A short im2col matrix (mobilenet_v2's first conv: 3 channels x 3x3 = 27 rows) goes faster
   // through im2col and the direct kernel (0.55 vs 0.73 ms), which do not pay oneDNN's copies.
   if (c.in_channels * c.kernel[0] * c.kernel[1] <= kShortIm2col) return false;
-  if (weights_kept) return true;
+  if (weights_kept || !c.transposed) return true;
   // A ConvTranspose does the work of the forward conv from its y to its x.
-  const int64_t* small = c.transposed ? c.in : c.out;
   const int64_t macs =
-      c.batch * c.out_channels * small[0] * small[1] * c.in_channels * c.kernel[0] * c.kernel[1];
+      c.batch * c.out_channels * c.in[0] * c.in[1] * c.in_channels * c.kernel[0] * c.kernel[1];
   const int64_t weight_bytes = c.out_channels * c.in_channels * c.kernel[0] * c.kernel[1] * 4;
   return weight_bytes * 64 < macs;
 }
