@@ -310,9 +310,9 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
   if constexpr (std::is_same_v<T, float>) {
     // Stride 1, "same" width: straight from NCHW, no im2col or layout copies. Measured on
     // resnet18's 3x3 convs (1 thread): 512 channels at 7x7 2.05 ms against 2.1 for oneDNN with
-    // its copies, 256 at 14x14 1.78 against 1.86 for im2col + GEMM; at 28x28 and 56x56 oneDNN
-    // won (1.45 vs 1.65, 1.6 vs 2.0 ms). So: direct on one-tile planes and on channel counts
-    // that do not fill oneDNN's blocks, else after oneDNN.
+    // its copies; at 14x14, 28x28 and 56x56 oneDNN won (1.35 vs 1.64, 1.45 vs 1.65, 1.6 vs
+    // 2.0 ms). So: direct on one-tile planes and on channel counts that do not fill oneDNN's
+    // blocks, else only where oneDNN declines.
     const bool direct = !g.is_pointwise() && direct_conv_fits(g);
     const auto run_direct = [&] {
       bool done = true;
