@@ -47,8 +47,10 @@ size_t round_up(size_t bytes) {
   return bytes == 0 ? kAlign : (bytes + kAlign - 1) / kAlign * kAlign;
 }
 
-std::byte* system_allocate(size_t bytes) {
-  if (bytes >= kMapThreshold && !kSanitized) {
+// `mapped`: pages of its own, returned to the system when freed (recording runs); otherwise
+// the C++ allocator, which keeps freed memory for the next run (outputs handed to the caller).
+std::byte* system_allocate(size_t bytes, bool mapped) {
+  if (mapped) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     return static_cast<std::byte*>(p);
@@ -56,8 +58,8 @@ std::byte* system_allocate(size_t bytes) {
   return static_cast<std::byte*>(::operator new (bytes, std::align_val_t{kAlign}));
 }
 
-void system_free(std::byte* p, size_t bytes) {
-  if (bytes >= kMapThreshold && !kSanitized)
+void system_free(std::byte* p, size_t bytes, bool mapped) {
+  if (mapped)
     munmap(p, bytes);
   else
     ::operator delete (p, std::align_val_t{kAlign});
@@ -210,9 +212,13 @@ Tensor ActivationArena::allocate(int64_t key, DataType dtype, const Shape& shape
       if (recording_) shared_->records.push_back({key, bytes, shared_->clock++});
       std::weak_ptr<Shared> owner = shared_;
       const int64_t generation = shared_->generation;
+      // Mapped only while recording, so that the recorded run's peak is its live set; later
+      // runs' escapes (outputs, tensors kept by hooks) reuse the allocator's memory instead of
+      // page-faulting fresh pages every run.
+      const bool mapped = recording_ && bytes >= kMapThreshold && !kSanitized;
       buffer = std::shared_ptr<std::byte>(
-          system_allocate(bytes), [owner, bytes, index, generation](std::byte* p) {
-            system_free(p, bytes);
+          system_allocate(bytes, mapped), [owner, bytes, index, generation, mapped](std::byte* p) {
+            system_free(p, bytes, mapped);
             if (index < 0) return;
             if (auto s = owner.lock()) {
               std::lock_guard relock(s->mutex);
