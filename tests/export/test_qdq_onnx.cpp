@@ -120,11 +120,9 @@ TEST(QdqExport, StructureOfTheExportedModel) {
 
 // The ONNX checker gate: a graph libonnx rejects (an op the standard domain does not define) is
 // not written, and the error names the file and says why.
-TEST(QdqExport, CheckerRejectsInvalidModelWithoutWritingIt) {
-  Graph g;
-  g.name = "bad";
+// x [1, 4] -> one op of `type` in `domain` -> y, float.
+Operation* add_single_op(Graph& g, const std::string& type, const std::string& domain) {
   g.model.ir_version = 8;
-  g.model.opset_imports = {{"", 13}};
   Variable* x = g.create_variable("x");
   x->dtype = DataType::Float;
   x->shape = std::vector<Dim>{{1, ""}, {4, ""}};
@@ -132,8 +130,16 @@ TEST(QdqExport, CheckerRejectsInvalidModelWithoutWritingIt) {
   Variable* y = g.create_variable("y");
   y->dtype = DataType::Float;
   y->shape = x->shape;
-  g.create_operation("NotAnOnnxOp", "bad", {x}, {y});
+  Operation* op = g.create_operation(type, g.name, {x}, {y}, {}, domain);
   g.add_graph_output(y);
+  return op;
+}
+
+TEST(QdqExport, CheckerRejectsInvalidModelWithoutWritingIt) {
+  Graph g;
+  g.name = "bad";
+  g.model.opset_imports = {{"", 13}};
+  add_single_op(g, "NotAnOnnxOp", "");
   testing::TempDir dir;
   const std::string out = dir.file("bad.onnx");
   try {
@@ -154,18 +160,8 @@ TEST(QdqExport, CheckerRejectsInvalidModelWithoutWritingIt) {
 TEST(QdqExport, CheckerAcceptsCustomDomainOps) {
   Graph g;
   g.name = "custom";
-  g.model.ir_version = 8;
   g.model.opset_imports = {{"", 13}, {"my.domain", 1}};
-  Variable* x = g.create_variable("x");
-  x->dtype = DataType::Float;
-  x->shape = std::vector<Dim>{{1, ""}, {4, ""}};
-  g.add_graph_input(x);
-  Variable* y = g.create_variable("y");
-  y->dtype = DataType::Float;
-  y->shape = x->shape;
-  Operation* op = g.create_operation("MyOp", "custom", {x}, {y}, {}, "my.domain");
-  op->opset = 1;
-  g.add_graph_output(y);
+  add_single_op(g, "MyOp", "my.domain")->opset = 1;
   testing::TempDir dir;
   EXPECT_NO_THROW(export_graph(g, load_platform("ORT_INT8"), dir.file("custom.onnx")));
   EXPECT_TRUE(file_exists(dir.file("custom.onnx")));

@@ -19,6 +19,15 @@ bool is_dw3x3(const WindowGeometry& g) {
 
 namespace {
 
+// The three input rows a 3x3 window starting at row `top` reads; `zeros` outside the plane.
+inline void window_rows(const float* plane, int64_t top, int64_t H, int64_t W, const float* zeros,
+                        const float* r[3]) {
+  for (int kh = 0; kh < 3; ++kh) {
+    const int64_t ih = top + kh;
+    r[kh] = ih >= 0 && ih < H ? plane + ih * W : zeros;
+  }
+}
+
 #if defined(__AVX512F__)
 
 // Lanes i of a 16-wide load at x0 + i whose index lies in [0, W).
@@ -74,10 +83,7 @@ void dw3x3_avx512(const float* plane, const float* w, float bias, const WindowGe
   const int64_t last = W - span + pw < 0 ? 0 : (W - span + pw) / S + 1;
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* r[3];
-    for (int kh = 0; kh < 3; ++kh) {
-      const int64_t ih = oh * S - ph + kh;
-      r[kh] = ih >= 0 && ih < H ? plane + ih * W : zeros;
-    }
+    window_rows(plane, oh * S - ph, H, W, zeros, r);
     float* o = out + oh * OW;
     for (int64_t ow = 0; ow < OW; ow += 16) {
       __m512 acc = ow >= first && ow < last ? dw3x3_vector<S, false>(r, ow, pw, W, k, b)
@@ -132,10 +138,7 @@ void dw3x3_portable(const float* plane, const float* w, float bias, const Window
   const int64_t hi = W - 3 + pw < 0 ? lo : std::clamp((W - 3 + pw) / S + 1, lo, OW);
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* r[3];
-    for (int kh = 0; kh < 3; ++kh) {
-      const int64_t ih = oh * S - ph + kh;
-      r[kh] = ih >= 0 && ih < H ? plane + ih * W : zeros;
-    }
+    window_rows(plane, oh * S - ph, H, W, zeros, r);
     float* o = out + oh * OW;
     const auto edge = [&](int64_t ow) {
       float acc = bias;
