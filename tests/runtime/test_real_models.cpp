@@ -2,13 +2,15 @@
 // Real models from npm (PaddleOCR det/rec/cls, BlazeFace, openWakeWord) and torchvision
 // (resnet18, mobilenet_v2, exported by scripts/setup.sh) run through
 // qforge's executor and through ONNX Runtime on the same random inputs: every output agrees
-// within 1e-4 relative (plus an absolute floor of 1e-5 of the output's magnitude). Skipped when
-// scripts/setup.sh has not fetched the models or ONNX Runtime.
+// within 1e-4 relative (plus an absolute floor of 1e-5 of the output's magnitude), as loaded and
+// after the channels-last pass (what `qforge run` executes). Skipped when scripts/setup.sh has
+// not fetched the models or ONNX Runtime.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
+#include "qforge/channels_last.h"
 #include "qforge/executor.h"
 #include "qforge/onnx_io.h"
 #include "qforge/tensor_io.h"
@@ -46,8 +48,9 @@ const RealModel kModels[] = {
 // Runs every model through qforge and ONNX Runtime on the same input (random in [0, 1); with
 // `poison`, a NaN, +Inf and -Inf written into it) and expects the outputs to agree: relative
 // 1e-4 per element, an absolute floor scaled to the output's magnitude for values near zero
-// (float accumulation order differs between engines), NaN exactly where ORT has NaN.
-void expect_agreement_with_ort(bool poison) {
+// (float accumulation order differs between engines), NaN exactly where ORT has NaN. With
+// `channels_last`, qforge runs the graph after the channels-last pass (shapes traced first).
+void expect_agreement_with_ort(bool poison, bool channels_last) {
   if (!testing::ort_available()) GTEST_SKIP() << "onnxruntime-node not installed";
   testing::TempDir dir;
   std::vector<testing::OrtJob> jobs;
@@ -70,6 +73,12 @@ void expect_agreement_with_ort(bool poison) {
     const std::string input_file = dir.file(fmt::format("input{}.npy", k));
     write_npy(input_file, x);
     auto graph = load_onnx_graph(path);
+    if (channels_last) {
+      trace_operation_meta(*graph, {{m.input, x}});
+      ChannelsLastOptions options;
+      options.fuse_activations = !poison;  // as `qforge run` decides from its inputs
+      convert_to_channels_last(*graph, options);
+    }
     Executor executor(*graph);
     ours.push_back(executor.run({{m.input, x}}));
     jobs.push_back({path, {{m.input, input_file}}, dir.file(fmt::format("ort{}", k)), false});
@@ -93,12 +102,20 @@ void expect_agreement_with_ort(bool poison) {
 }
 
 TEST(RealModels, ExecutorMatchesOnnxRuntime) {
-  expect_agreement_with_ort(false);
+  expect_agreement_with_ort(false, false);
+}
+
+TEST(RealModels, ChannelsLastMatchesOnnxRuntime) {
+  expect_agreement_with_ort(false, true);
 }
 
 // Bad values in the input propagate as in ONNX Runtime (no crash, no silently finite output).
 TEST(RealModels, NanAndInfInputsPropagateLikeOnnxRuntime) {
-  expect_agreement_with_ort(true);
+  expect_agreement_with_ort(true, false);
+}
+
+TEST(RealModels, ChannelsLastNanAndInfInputsPropagateLikeOnnxRuntime) {
+  expect_agreement_with_ort(true, true);
 }
 
 }  // namespace

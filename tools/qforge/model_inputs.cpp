@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "model_inputs.h"
 
+#include <cmath>
 #include <random>
 
+#include "qforge/channels_last.h"
 #include "qforge/error.h"
+#include "qforge/executor.h"
 #include "qforge/tensor_io.h"
 
 namespace qforge::cli {
@@ -22,7 +25,8 @@ Tensor read_tensor_file(const std::string& path) {
 }
 }  // namespace
 
-std::map<std::string, Tensor> read_input_files(const Graph& graph, const std::vector<std::string>& specs) {
+std::map<std::string, Tensor> read_input_files(const Graph& graph,
+                                               const std::vector<std::string>& specs) {
   const auto feeds = feedable_inputs(graph);
   std::map<std::string, Tensor> inputs;
   for (const std::string& spec : specs) {
@@ -30,7 +34,8 @@ std::map<std::string, Tensor> read_input_files(const Graph& graph, const std::ve
     std::string name, path;
     if (eq == std::string::npos) {
       if (feeds.size() != 1)
-        fail(ErrorKind::Argument, "--input {}: the model has {} inputs; use name=file", spec, feeds.size());
+        fail(ErrorKind::Argument, "--input {}: the model has {} inputs; use name=file", spec,
+             feeds.size());
       name = feeds[0]->name;
       path = spec;
     } else {
@@ -46,13 +51,15 @@ std::map<std::string, Shape> parse_shape_overrides(const std::vector<std::string
   std::map<std::string, Shape> shapes;
   for (const std::string& spec : specs) {
     const auto eq = spec.find('=');
-    if (eq == std::string::npos) fail(ErrorKind::Argument, "--shape {}: expected name=1x3x224x224", spec);
+    if (eq == std::string::npos)
+      fail(ErrorKind::Argument, "--shape {}: expected name=1x3x224x224", spec);
     Shape shape;
     std::string dims = spec.substr(eq + 1);
     size_t start = 0;
     while (start <= dims.size()) {
       const size_t x = dims.find('x', start);
-      const std::string part = dims.substr(start, x == std::string::npos ? std::string::npos : x - start);
+      const std::string part =
+          dims.substr(start, x == std::string::npos ? std::string::npos : x - start);
       try {
         shape.push_back(std::stoll(part));
       } catch (const std::exception&) {
@@ -66,7 +73,8 @@ std::map<std::string, Shape> parse_shape_overrides(const std::vector<std::string
   return shapes;
 }
 
-std::map<std::string, Tensor> make_random_inputs(const Graph& graph, const std::map<std::string, Shape>& shapes,
+std::map<std::string, Tensor> make_random_inputs(const Graph& graph,
+                                                 const std::map<std::string, Shape>& shapes,
                                                  int64_t batch) {
   std::map<std::string, Tensor> inputs;
   std::mt19937 rng(1234);
@@ -75,13 +83,18 @@ std::map<std::string, Tensor> make_random_inputs(const Graph& graph, const std::
     if (auto it = shapes.find(in->name); it != shapes.end()) {
       shape = it->second;
     } else {
-      if (!in->shape) fail(ErrorKind::Argument, "input '{}' has no declared shape; give --shape {}=...", in->name, in->name);
+      if (!in->shape)
+        fail(ErrorKind::Argument, "input '{}' has no declared shape; give --shape {}=...", in->name,
+             in->name);
       for (size_t i = 0; i < in->shape->size(); ++i) {
         const Dim& d = (*in->shape)[i];
-        if (d.is_static()) shape.push_back(i == 0 && batch > 0 ? batch : d.value);
-        else if (i == 0) shape.push_back(batch > 0 ? batch : 1);
-        else fail(ErrorKind::Argument, "input '{}' has dynamic shape {}; give --shape {}=...", in->name,
-                  dims_to_string(*in->shape), in->name);
+        if (d.is_static())
+          shape.push_back(i == 0 && batch > 0 ? batch : d.value);
+        else if (i == 0)
+          shape.push_back(batch > 0 ? batch : 1);
+        else
+          fail(ErrorKind::Argument, "input '{}' has dynamic shape {}; give --shape {}=...",
+               in->name, dims_to_string(*in->shape), in->name);
       }
     }
     const DataType dtype = in->dtype == DataType::Undefined ? DataType::Float : in->dtype;
@@ -91,6 +104,48 @@ std::map<std::string, Tensor> make_random_inputs(const Graph& graph, const std::
     inputs[in->name] = dtype == DataType::Float ? values : values.cast(dtype);
   }
   return inputs;
+}
+
+namespace {
+// Whether every Conv input's channels and spatial dims are known (the pass needs them).
+bool conv_shapes_known(const Graph& graph) {
+  for (const auto& op : graph.operations()) {
+    if (op->type != "Conv" || !(op->domain.empty() || op->domain == "ai.onnx")) continue;
+    const Variable* x = op->input(0);
+    if (!x || !x->shape || x->shape->size() != 4) return false;
+    for (size_t d = 1; d < 4; ++d)
+      if (!(*x->shape)[d].is_static()) return false;
+  }
+  return true;
+}
+
+bool all_finite(const std::map<std::string, Tensor>& inputs) {
+  for (const auto& [name, t] : inputs) {
+    if (t.dtype() != DataType::Float) continue;
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(v[i])) return false;
+  }
+  return true;
+}
+}  // namespace
+
+void apply_layout(Graph& graph, const std::string& layout,
+                  const std::map<std::string, Tensor>& inputs, int threads, bool verbose) {
+  if (layout == "onnx") return;
+  if (layout != "channels-last")
+    fail(ErrorKind::Argument, "--layout: expected channels-last or onnx, got '{}'", layout);
+  if (!conv_shapes_known(graph)) trace_operation_meta(graph, inputs, ExecutorOptions{threads});
+  ChannelsLastOptions options;
+  options.threads = threads;
+  options.fuse_activations = all_finite(inputs);
+  const ChannelsLastSummary s = convert_to_channels_last(graph, options);
+  if (verbose)
+    std::fprintf(
+        stderr,
+        "channels-last: %d convs (%d with packed weights, %d activations fused), %d pools, "
+        "%d other ops, %d transposes\n",
+        s.convs, s.packed_convs, s.fused_activations, s.pools, s.other_ops, s.transposes);
 }
 
 }  // namespace qforge::cli

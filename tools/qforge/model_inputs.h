@@ -11,12 +11,20 @@
 
 namespace qforge::cli {
 
-std::map<std::string, Tensor> read_input_files(const Graph& graph, const std::vector<std::string>& specs);
+std::map<std::string, Tensor> read_input_files(const Graph& graph,
+                                               const std::vector<std::string>& specs);
 // "name=1x3x224x224" -> {name: shape}
 std::map<std::string, Shape> parse_shape_overrides(const std::vector<std::string>& specs);
 // Random inputs (fixed seed) of the declared shapes; symbolic dims take `batch` for the first
 // axis, otherwise an override is required.
-std::map<std::string, Tensor> make_random_inputs(const Graph& graph, const std::map<std::string, Shape>& shapes,
+std::map<std::string, Tensor> make_random_inputs(const Graph& graph,
+                                                 const std::map<std::string, Shape>& shapes,
                                                  int64_t batch);
+
+// --layout of `run` and `bench`: "channels-last" (the default) applies the channels-last pass
+// (qforge/channels_last.h), tracing shapes on `inputs` first when the model does not declare
+// those of its Conv inputs; "onnx" runs the graph as loaded. Prints what changed with `verbose`.
+void apply_layout(Graph& graph, const std::string& layout,
+                  const std::map<std::string, Tensor>& inputs, int threads, bool verbose);
 
 }  // namespace qforge::cli

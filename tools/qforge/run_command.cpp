@@ -35,7 +35,9 @@ std::string describe_values(const Tensor& t) {
     sum += v;
   }
   const int64_t finite = t.numel() - non_finite;
-  std::string out = finite ? fmt::format("min {:.6g} max {:.6g} mean {:.6g}", lo, hi, sum / static_cast<double>(finite)) : "";
+  std::string out = finite ? fmt::format("min {:.6g} max {:.6g} mean {:.6g}", lo, hi,
+                                         sum / static_cast<double>(finite))
+                           : "";
   if (non_finite) out += fmt::format(" ({} NaN/Inf)", non_finite);
   return out;
 }
@@ -46,6 +48,7 @@ void add_run_command(CLI::App& app) {
   struct Args {
     std::string model, output_dir;
     std::vector<std::string> inputs;
+    std::string layout = "channels-last";
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
@@ -53,9 +56,13 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input,-i", args->inputs, "name=file.npy or name=file.pb (repeatable)");
   cmd->add_option("--output-dir,-o", args->output_dir, "Write each output as DIR/<name>.npy");
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)");
+  cmd->add_option("--layout", args->layout,
+                  "channels-last (default: conv chains on [N, H, W, C] data, weights packed once) "
+                  "or onnx (the graph as loaded)");
   cmd->callback([args] {
     const auto graph = load_onnx_graph(args->model);
     const auto inputs = read_input_files(*graph, args->inputs);
+    apply_layout(*graph, args->layout, inputs, args->threads, false);
     Executor executor(*graph, ExecutorOptions{args->threads});
     const auto outputs = executor.run(inputs);
     if (!args->output_dir.empty()) std::filesystem::create_directories(args->output_dir);

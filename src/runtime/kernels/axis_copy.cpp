@@ -178,8 +178,83 @@ std::vector<int64_t> scaled_offsets(const std::vector<int64_t>& index, int64_t s
   return out;
 }
 
+namespace {
+
+// out[b][c][r] = in[b][r][c] for `batch` matrices of rows x cols, in square tiles so that both
+// sides are read and written a cache line at a time.
+template <typename T>
+void transpose_matrices(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols,
+                        int threads) {
+  constexpr int64_t kTile = 16;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  parallel_for(threads, batch * row_tiles,
+               std::max<int64_t>(1, 4096 / (kTile * std::max<int64_t>(cols, 1))),
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t t = begin; t < end; ++t) {
+                   const int64_t b = t / row_tiles, r0 = (t % row_tiles) * kTile;
+                   const int64_t r1 = std::min(rows, r0 + kTile);
+                   const T* src = in + b * rows * cols;
+                   T* dst = out + b * rows * cols;
+                   for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+                     const int64_t c1 = std::min(cols, c0 + kTile);
+                     for (int64_t c = c0; c < c1; ++c)
+                       for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+                   }
+                 }
+               });
+}
+
+// The permutation as a batch of matrix transposes, after merging input axes that stay next to
+// each other: [N, C, H, W] -> [N, H, W, C] is N matrices of C x (H*W). False when it is not one.
+bool as_matrix_transposes(const Shape& shape, const std::vector<int>& perm, int64_t& batch,
+                          int64_t& rows, int64_t& cols) {
+  std::vector<std::vector<int>> groups;  // runs of consecutive input axes, in output order
+  for (size_t d = 0; d < perm.size(); ++d) {
+    if (shape[static_cast<size_t>(perm[d])] == 1) continue;  // size-1 axes move freely
+    if (!groups.empty() && groups.back().back() + 1 == perm[d])
+      groups.back().push_back(perm[d]);
+    else
+      groups.push_back({perm[d]});
+  }
+  const auto size = [&](const std::vector<int>& g) {
+    int64_t n = 1;
+    for (int a : g) n *= shape[static_cast<size_t>(a)];
+    return n;
+  };
+  if (groups.size() == 2 && groups[0].front() > groups[1].front()) {
+    batch = 1;
+    rows = size(groups[1]);
+    cols = size(groups[0]);
+    return true;
+  }
+  if (groups.size() == 3 && groups[0].front() < groups[2].front() &&
+      groups[2].front() < groups[1].front()) {
+    batch = size(groups[0]);
+    rows = size(groups[2]);
+    cols = size(groups[1]);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Tensor& transpose_into(KernelContext& ctx, size_t index, const Tensor& in,
                        const std::vector<int>& perm) {
+  int64_t batch = 0, rows = 0, cols = 0;
+  if (in.dtype() != DataType::String && in.numel() > 0 &&
+      as_matrix_transposes(in.shape(), perm, batch, rows, cols)) {
+    Shape shape(perm.size());
+    for (size_t d = 0; d < perm.size(); ++d) shape[d] = in.shape()[static_cast<size_t>(perm[d])];
+    Tensor& out =
+        ctx.allocate_output(index, in.dtype(), shape, KernelContext::OutputInit::Uninitialized);
+    visit_storage(in.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (!std::is_same_v<T, std::string>)
+        transpose_matrices(storage<T>(in), storage<T>(out), batch, rows, cols, ctx.num_threads());
+    });
+    return out;
+  }
   const std::vector<int64_t> strides = contiguous_strides(in.shape());
   Shape shape(perm.size());
   std::vector<std::vector<int64_t>> offsets(perm.size());

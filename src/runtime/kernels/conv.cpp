@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 
+#include "conv_channels_last.h"
 #include "conv_depthwise.h"
 #include "conv_direct.h"
 #include "conv_dnnl.h"
@@ -683,6 +684,7 @@ void register_conv_kernels(KernelRegistry& registry) {
   registry.add("", "ConvTranspose", 1, kLatestOpset, conv_transpose);
   registry.add("", "ConvInteger", 10, kLatestOpset, conv_integer);
   registry.add("", "QLinearConv", 10, kLatestOpset, qlinear_conv);
+  register_channels_last_conv_kernels(registry);
 }
 
 }  // namespace qforge::kernels

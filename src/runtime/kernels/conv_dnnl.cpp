@@ -9,17 +9,14 @@
 
 #include <dnnl.hpp>
 
+#include "dnnl_util.h"
+
 namespace qforge::kernels {
 
 namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 // Forward convs: oneDNN, copies and per-call weight reorder included, now beats the other
 // paths wherever conv.cpp still asks (the direct kernel goes first on 7x7 planes and on channel
@@ -46,9 +43,9 @@ class Scratch {
  public:
   explicit Scratch(KernelContext* ctx) : ctx_(ctx) {}
   memory make(const memory::desc& desc) {
-    if (!ctx_) return memory(desc, cpu_engine());
+    if (!ctx_) return memory(desc, dnnl_engine());
     held_.push_back(ctx_->allocate_scratch(desc.get_size()));
-    return memory(desc, cpu_engine(), held_.back().raw());
+    return memory(desc, dnnl_engine(), held_.back().raw());
   }
 
  private:
@@ -75,11 +72,11 @@ dnnl::primitive_desc primitive_desc(const DnnlConv& c, const memory::desc& src,
     return dnnl::deconvolution_forward::primitive_desc(
         dnnl::deconvolution_forward::desc(inference, dnnl::algorithm::deconvolution_direct, src,
                                           wei, bias, dst, strides, dilates, pad_l, pad_r),
-        cpu_engine());
+        dnnl_engine());
   return dnnl::convolution_forward::primitive_desc(
       dnnl::convolution_forward::desc(inference, dnnl::algorithm::convolution_direct, src, wei,
                                       bias, dst, strides, dilates, pad_l, pad_r),
-      cpu_engine());
+      dnnl_engine());
 }
 
 // The conv's memory descriptions: NCHW / OIHW (IOHW) user layouts and oneDNN's choice.
@@ -109,7 +106,7 @@ Layouts layouts(const DnnlConv& c, bool bias) {
 }
 
 memory plain(const memory::dims& d, Tag t, const float* p) {
-  return memory(memory::desc(d, memory::data_type::f32, t), cpu_engine(), const_cast<float*>(p));
+  return memory(memory::desc(d, memory::data_type::f32, t), dnnl_engine(), const_cast<float*>(p));
 }
 
 Tag weight_tag(const DnnlConv& c) {
@@ -144,7 +141,7 @@ void execute(const DnnlConv& c, const Layouts& l, const dnnl::primitive& prim,
 }
 
 void run(const DnnlConv& c, const float* x, const float* w, const float* bias, float* y) {
-  dnnl::stream s(cpu_engine());
+  dnnl::stream s(dnnl_engine());
   const Layouts l = layouts(c, bias != nullptr);
   Scratch scratch(nullptr);
   const memory w_m = to_layout(plain(l.wei, weight_tag(c), w), l.pd.weights_desc(0), s, scratch);
@@ -164,7 +161,7 @@ struct DnnlConvState final : KernelState {
 
 void run_with_state(const DnnlConv& c, const float* x, const float* w, const float* bias, float* y,
                     int threads, const DnnlConvCache& cache) {
-  dnnl::stream s(cpu_engine());
+  dnnl::stream s(dnnl_engine());
   auto* state = dynamic_cast<DnnlConvState*>(cache.slot->get());
   if (!state || !(state->conv == c) || state->bias != (bias != nullptr) ||
       state->threads != threads) {
@@ -201,9 +198,7 @@ bool conv_dnnl(const DnnlConv& c, const float* x, const float* w, const float* b
                int threads, const DnnlConvCache& cache) {
   const bool stateful = cache.slot && cache.weight;
   if (!worth_it(c, stateful && cache.keep_weights) || omp_in_parallel()) return false;
-  // oneDNN threads through the same OpenMP pool as parallel_for; it takes its count from here.
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(std::max(threads, 1));
+  const DnnlThreads scope(threads);
   bool ok = true;
   try {
     if (stateful)
@@ -214,7 +209,6 @@ bool conv_dnnl(const DnnlConv& c, const float* x, const float* w, const float* b
     if (stateful) cache.slot->reset();
     ok = false;  // no oneDNN implementation for this case: the caller falls back to im2col
   }
-  omp_set_num_threads(saved);
   return ok;
 }
 

@@ -9,6 +9,7 @@
 #include "kernel_families.h"
 #include "kernel_util.h"
 #include "nn_util.h"
+#include "pooling_channels_last.h"
 
 namespace qforge::kernels {
 
@@ -417,6 +418,7 @@ void register_pooling_kernels(KernelRegistry& registry) {
   registry.add("", "GlobalLpPool", 1, kLatestOpset, global_pool_op<GlobalKind::Lp>);
   registry.add("", "MaxUnpool", 9, kLatestOpset, max_unpool_op);
   register_roi_pool_kernels(registry);
+  register_channels_last_pooling_kernels(registry);
 }
 
 }  // namespace qforge::kernels

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// The channels-last pass, an inference optimization (ONNX Runtime's NCHWc transformer plays
+// the same part): chains of 2-D float Convs, the pooling, element-wise and Concat ops between
+// them run on [N, H, W, C] data, each Conv with its weights packed once for oneDNN and its
+// Relu/Clip fused; Transposes convert at the chain's ends. Graph inputs and outputs keep their
+// names and layout, so the graph computes the same outputs (up to float rounding); the ops
+// inside a chain are no longer ONNX ops (domain ai.qforge), so the result is for running in
+// qforge's executor, not for quantization or export. `qforge run` and `qforge bench` apply it.
+#pragma once
+
+#include "qforge/graph.h"
+
+namespace qforge {
+
+struct ChannelsLastOptions {
+  int threads = 0;  // the executor's (0: all cores): oneDNN picks its weight layout for it
+  // Relu/Clip after a Conv run inside oneDNN's convolution. Its activations turn NaN into the
+  // lower bound where ONNX Runtime keeps NaN: switch off for inputs that hold NaN or Inf
+  // (`qforge run` does). For finite inputs the results are the same.
+  bool fuse_activations = true;
+};
+
+struct ChannelsLastSummary {
+  int convs = 0;         // Convs now channels-last
+  int packed_convs = 0;  // of them, with weights packed (the rest reorder them per call)
+  int pools = 0;         // MaxPool / AveragePool now channels-last
+  int fused_activations = 0;
+  int other_ops = 0;   // element-wise and Concat ops inside chains
+  int transposes = 0;  // layout conversions added at the chains' ends
+};
+
+// Rewrites `graph` in place. Convs that oneDNN cannot run, and everything whose input shapes
+// are not known (trace them first for models without shape information), stay as they are.
+ChannelsLastSummary convert_to_channels_last(Graph& graph, const ChannelsLastOptions& options = {});
+
+}  // namespace qforge

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: Apache-2.0
+// The channels-last pass (qforge/channels_last.h). Walks the graph in topological order: every
+// eligible Conv joins a chain (its input converted by a Transpose unless it is channels-last
+// already); pooling, element-wise and Concat ops join when their inputs are channels-last. A
+// rewritten op writes a new "<name>/channels_last" variable; the original variable, when still
+// read outside the chains or a graph output, is computed back from it by a Transpose. Tested
+// in tests/runtime/test_channels_last.cpp.
+#include "qforge/channels_last.h"
+
+#include <limits>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "kernels/conv_channels_last.h"
+
+namespace qforge {
+
+namespace {
+
+constexpr int64_t kToChannelsLast[] = {0, 2, 3, 1};
+constexpr int64_t kToChannelsFirst[] = {0, 3, 1, 2};
+
+bool is_standard(const Operation& op) {
+  return op.domain.empty() || op.domain == "ai.onnx";
+}
+
+// A float scalar known before running: a parameter or a Constant's value.
+std::optional<float> constant_scalar(const Variable* v) {
+  if (!v) return std::nullopt;
+  const Tensor* t = nullptr;
+  if (v->is_parameter())
+    t = &v->value;
+  else if (v->producer() && is_standard(*v->producer()) && v->producer()->type == "Constant")
+    t = v->producer()->attr_tensor("value");
+  if (!t || !t->defined() || t->numel() != 1 || t->dtype() != DataType::Float) return std::nullopt;
+  return t->to_float_vector()[0];
+}
+
+// [N, C, H, W] with C, H and W known (N may be symbolic): the shapes the pass can convert.
+bool is_image(const Variable* v) {
+  return v && v->dtype == DataType::Float && v->shape && v->shape->size() == 4 &&
+         (*v->shape)[1].is_static() && (*v->shape)[2].is_static() && (*v->shape)[3].is_static();
+}
+
+bool is_float_parameter(const Variable* v, size_t rank) {
+  return v && v->is_parameter() && v->value.dtype() == DataType::Float &&
+         static_cast<size_t>(v->value.rank()) == rank;
+}
+
+bool all_ones(const std::vector<int64_t>& values) {
+  return std::all_of(values.begin(), values.end(), [](int64_t v) { return v == 1; });
+}
+
+const std::unordered_set<std::string>& elementwise_unary() {
+  static const std::unordered_set<std::string> ops{
+      "Relu", "Clip",     "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu",
+      "Selu", "Softplus", "Abs",     "Neg",  "Exp",       "Sqrt",        "Erf",       "Identity"};
+  return ops;
+}
+
+const std::unordered_set<std::string>& elementwise_binary() {
+  static const std::unordered_set<std::string> ops{"Add", "Sub", "Mul", "Div", "Max", "Min"};
+  return ops;
+}
+
+// Which ops join chains: decided on the unchanged graph, so that a chain whose conversions
+// would cost more than it saves can be left out whole.
+class ChannelsLastRewrite {
+ public:
+  ChannelsLastRewrite(Graph& graph, const ChannelsLastOptions& options, int threads)
+      : graph_(graph), options_(options), threads_(threads) {}
+
+  ChannelsLastSummary run() {
+    graph_.topological_sort();
+    std::vector<Operation*> order;
+    for (const auto& op : graph_.operations()) order.push_back(op.get());
+    for (Operation* op : order)
+      if (is_standard(*op) && op->subgraphs().empty() && joins(op)) {
+        members_.push_back(op);
+        for (Variable* out : op->outputs()) in_chain_.insert(out);
+      }
+    keep_chains_that_pay();
+    for (Operation* op : members_) {
+      if (!kept_.count(op) || fused_.count(op)) continue;
+      rewrite(op);
+    }
+    for (Operation* op : fused_) graph_.remove_operation(op);
+    add_exit_transposes();
+    graph_.remove_unused_variables();
+    graph_.topological_sort();
+    if (summary_.convs > 0) graph_.model.set_opset(kernels::kChannelsLastDomain, 1);
+    return summary_;
+  }
+
+ private:
+  bool computed_in_chain(const Variable* v) const { return in_chain_.count(v) > 0; }
+
+  // ---- which ops join (the graph is not changed yet) ----
+
+  bool joins(Operation* op) {
+    if (op->type == "Conv") return conv_joins(op);
+    if (op->type == "MaxPool" || op->type == "AveragePool") return pool_joins(*op);
+    if (elementwise_unary().count(op->type))
+      return op->input(0) && computed_in_chain(op->input(0)) && op->num_outputs() == 1;
+    if (elementwise_binary().count(op->type)) return binary_joins(*op);
+    if (op->type == "Concat") return concat_joins(*op);
+    return false;
+  }
+
+  bool conv_joins(Operation* op) {
+    Variable* x = op->input(0);
+    Variable* w = op->input(1);
+    Variable* b = op->num_inputs() > 2 ? op->input(2) : nullptr;
+    if (!is_image(x) || !is_float_parameter(w, 4) || (b && !is_float_parameter(b, 1)) ||
+        op->num_outputs() != 1 || op->num_inputs() > 3)
+      return false;
+    const auto& s = *x->shape;
+    const Shape sample{1, s[1].value, s[2].value, s[3].value};
+    try {
+      auto packed =
+          kernels::pack_channels_last_conv_weights(*op, sample, w->value, b != nullptr, threads_);
+      if (!packed) return false;
+      packed_.emplace(op, std::move(*packed));
+    } catch (const Error&) {
+      return false;  // a malformed Conv: left for the Conv kernel to report
+    }
+    return true;
+  }
+
+  bool pool_joins(const Operation& op) const {
+    const Variable* x = op.input(0);
+    if (!x || !computed_in_chain(x) || !is_image(x) || op.num_outputs() != 1 ||
+        op.attr_int("storage_order", 0) != 0 || !all_ones(op.attr_ints("dilations")) ||
+        op.attr_ints("kernel_shape").size() != 2)
+      return false;
+    // ONNX counts a ceil-mode window's overhang as padding when count_include_pad is set;
+    // oneDNN does not.
+    return !(op.type == "AveragePool" && op.attr_int("ceil_mode", 0) &&
+             op.attr_int("count_include_pad", 0));
+  }
+
+  bool binary_joins(const Operation& op) const {
+    const Variable* a = op.input(0);
+    const Variable* b = op.input(1);
+    if (!a || !b || op.num_inputs() != 2 || op.num_outputs() != 1) return false;
+    const bool a_in = computed_in_chain(a), b_in = computed_in_chain(b);
+    if (a_in && b_in) return a->shape && b->shape && *a->shape == *b->shape && is_image(a);
+    return (a_in && constant_scalar(b)) || (b_in && constant_scalar(a));
+  }
+
+  bool concat_joins(const Operation& op) const {
+    if (op.num_outputs() != 1 || op.num_inputs() == 0) return false;
+    for (const Variable* in : op.inputs())
+      if (!in || !computed_in_chain(in) || !is_image(in)) return false;
+    const int64_t axis = op.attr_int("axis", 1);
+    return axis >= -4 && axis <= 3;
+  }
+
+  // Chains (ops linked by channels-last values) are kept when their Transposes in and out are
+  // few next to their Convs: each Conv saves about what a Transpose costs (BlazeFace's Convs,
+  // one or two between channel-padding Concats, would get slower).
+  void keep_chains_that_pay() {
+    std::unordered_map<const Operation*, const Operation*> parent;
+    const auto find = [&](const Operation* op) {
+      while (parent.at(op) != op) op = parent[op] = parent.at(parent.at(op));
+      return op;
+    };
+    for (const Operation* op : members_) parent[op] = op;
+    for (const Operation* op : members_)
+      for (const Variable* in : op->inputs())
+        if (in && computed_in_chain(in)) parent[find(op)] = find(in->producer());
+    std::unordered_map<const Operation*, int> convs, conversions;
+    std::unordered_map<const Operation*, std::unordered_set<const Variable*>> entries;
+    const std::unordered_set<const Operation*> member_set(members_.begin(), members_.end());
+    for (const Operation* op : members_) {
+      const Operation* chain = find(op);
+      if (op->type != "Conv") continue;
+      ++convs[chain];
+      if (!computed_in_chain(op->input(0))) entries[chain].insert(op->input(0));
+    }
+    for (const auto& [chain, vars] : entries) conversions[chain] += static_cast<int>(vars.size());
+    for (const Variable* v : in_chain_) {
+      bool read_outside = graph_.is_graph_output(v);
+      for (const Operation* c : v->consumers()) read_outside |= !member_set.count(c);
+      if (read_outside) ++conversions[find(v->producer())];
+    }
+    for (const Operation* op : members_) {
+      const Operation* chain = find(op);
+      if (2 * conversions[chain] <= convs[chain]) kept_.insert(op);
+    }
+    in_chain_.clear();  // from here: the values of kept chains only
+    for (const Operation* op : members_)
+      if (kept_.count(op))
+        for (const Variable* out : op->outputs()) in_chain_.insert(out);
+  }
+
+  // ---- the rewrite ----
+
+  // The channels-last twin of `v`: made by a rewritten op, or by a Transpose added here.
+  Variable* channels_last(Variable* v) {
+    if (auto it = twin_.find(v); it != twin_.end()) return it->second;
+    Variable* t = new_twin(v);
+    graph_.create_operation(
+        "Transpose", graph_.unique_operation_name(v->name + "/to_channels_last"), {v}, {t},
+        {Attribute::make_ints("perm", {std::begin(kToChannelsLast), std::end(kToChannelsLast)})});
+    ++summary_.transposes;
+    return t;
+  }
+
+  Variable* new_twin(Variable* v) {
+    Variable* t = graph_.create_variable(v->name + "/channels_last");
+    t->dtype = v->dtype;
+    if (v->shape && v->shape->size() == 4) {
+      const auto& s = *v->shape;
+      t->shape = std::vector<Dim>{s[0], s[2], s[3], s[1]};
+    }
+    twin_[v] = t;
+    return t;
+  }
+
+  // Output `index` of `op` now writes the twin of the variable it wrote.
+  void write_twin(Operation* op, size_t index) {
+    Variable* original = op->output(index);
+    Variable* twin = new_twin(original);
+    graph_.set_output(op, index, twin);
+    produced_.push_back(original);
+  }
+
+  void make_internal(Operation* op, const std::string& type) {
+    op->type = type;
+    op->domain = kernels::kChannelsLastDomain;
+    op->opset = 1;
+  }
+
+  void rewrite(Operation* op) {
+    if (op->type == "Conv") return rewrite_conv(op);
+    for (size_t i = 0; i < op->num_inputs(); ++i)
+      if (Variable* in = op->input(i); in && computed_in_chain(in))
+        graph_.set_input(op, i, twin_.at(in));
+    if (op->type == "MaxPool" || op->type == "AveragePool") {
+      make_internal(op, "ChannelsLast" + op->type);
+      ++summary_.pools;
+    } else {
+      if (op->type == "Concat") {
+        constexpr int64_t kAxisInChannelsLast[] = {0, 3, 1, 2};
+        const int64_t axis = op->attr_int("axis", 1);
+        op->set_attr(Attribute::make_int("axis", kAxisInChannelsLast[axis < 0 ? axis + 4 : axis]));
+      }
+      ++summary_.other_ops;
+    }
+    write_twin(op, 0);
+  }
+
+  void rewrite_conv(Operation* op) {
+    Variable* x = op->input(0);
+    Variable* w = op->input(1);
+    graph_.set_input(op, 0, computed_in_chain(x) ? twin_.at(x) : channels_last(x));
+    kernels::PackedConvWeights& packed = packed_.at(op);
+    if (packed.format != 0) {
+      Variable* weights = graph_.create_variable(w->name + "/packed", std::move(packed.packed));
+      weights->dtype = DataType::Float;
+      weights->shape = std::vector<Dim>{Dim{weights->value.dim(0), {}}};
+      op->set_attr(Attribute::make_ints("weights_shape", w->value.shape()));
+      op->set_attr(Attribute::make_int("weights_format", packed.format));
+      graph_.set_input(op, 1, weights);
+      ++summary_.packed_convs;
+    }
+    packed_.erase(op);
+    make_internal(op, "ChannelsLastConv");
+    if (options_.fuse_activations) fuse_activation(op);
+    write_twin(op, 0);
+    ++summary_.convs;
+  }
+
+  // A Relu or Clip with known bounds as the Conv's only reader: it runs inside the Conv.
+  void fuse_activation(Operation* conv) {
+    Variable* out = conv->output(0);
+    if (out->consumers().size() != 1 || graph_.is_graph_output(out)) return;
+    Operation* act = out->consumers()[0];
+    if (!is_standard(*act) || act->input(0) != out || act->num_outputs() != 1) return;
+    if (act->type == "Relu") {
+      conv->set_attr(Attribute::make_string("activation", "Relu"));
+    } else if (act->type == "Clip") {
+      float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+      if (act->opset < 11) {
+        lo = act->attr_float("min", lo);
+        hi = act->attr_float("max", hi);
+      } else {
+        for (size_t i = 1; i < 3; ++i) {
+          if (!act->input(i)) continue;
+          const std::optional<float> bound = constant_scalar(act->input(i));
+          if (!bound) return;
+          (i == 1 ? lo : hi) = *bound;
+        }
+      }
+      conv->set_attr(Attribute::make_string("activation", "Clip"));
+      conv->set_attr(Attribute::make_float("clip_min", lo));
+      conv->set_attr(Attribute::make_float("clip_max", hi));
+    } else {
+      return;
+    }
+    Variable* result = act->output(0);
+    graph_.set_output(act, 0, nullptr);
+    graph_.set_output(conv, 0, result);
+    fused_.insert(act);
+    ++summary_.fused_activations;
+  }
+
+  // Variables computed in a chain and still read outside it (or graph outputs) are computed
+  // back from their twin.
+  void add_exit_transposes() {
+    for (Variable* v : produced_) {
+      if (v->consumers().empty() && !graph_.is_graph_output(v)) continue;
+      graph_.create_operation(
+          "Transpose", graph_.unique_operation_name(v->name + "/to_channels_first"), {twin_.at(v)},
+          {v},
+          {Attribute::make_ints("perm",
+                                {std::begin(kToChannelsFirst), std::end(kToChannelsFirst)})});
+      ++summary_.transposes;
+    }
+  }
+
+  Graph& graph_;
+  const ChannelsLastOptions& options_;
+  int threads_;
+  ChannelsLastSummary summary_;
+  std::vector<Operation*> members_;               // ops that may join, in order
+  std::unordered_set<const Operation*> kept_;     // of them, in chains that pay
+  std::unordered_set<const Variable*> in_chain_;  // values those ops compute
+  std::unordered_map<const Operation*, kernels::PackedConvWeights> packed_;
+  std::unordered_map<const Variable*, Variable*> twin_;
+  std::vector<Variable*> produced_;  // originals of the twins the chains compute, in order
+  std::unordered_set<Operation*> fused_;
+};
+
+}  // namespace
+
+ChannelsLastSummary convert_to_channels_last(Graph& graph, const ChannelsLastOptions& options) {
+  int threads = options.threads;
+  if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return ChannelsLastRewrite(graph, options, threads).run();
+}
+
+}  // namespace qforge

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel family: conv (this file: ChannelsLastConv, see conv_channels_last.h). oneDNN's
+// convolutions are fastest on channels-last data with weights in their own blocked layout; the
+// NCHW Conv kernel pays a reorder of x, y and the weights on every call (resnet18, 1 thread:
+// 3.3 of 25 ms). Here x and y already are channels-last and the weights were packed by the pass.
+#include "conv_channels_last.h"
+
+#include <omp.h>
+
+#include <dnnl.hpp>
+
+#include "dnnl_util.h"
+#include "nn_util.h"
+
+namespace qforge::kernels {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+// The conv of one sample: oneDNN's dims, in its NCHW order of dimensions.
+struct ConvDims {
+  int64_t channels = 0, out_channels = 0, group = 1;
+  WindowGeometry g;
+  memory::dims src() const { return {1, channels, g.in[1], g.in[2]}; }
+  memory::dims dst() const { return {1, out_channels, g.out[1], g.out[2]}; }
+  memory::dims weights() const {
+    if (group == 1) return {out_channels, channels, g.kernel[1], g.kernel[2]};
+    return {group, out_channels / group, channels / group, g.kernel[1], g.kernel[2]};
+  }
+  Tag plain_weights() const { return group == 1 ? Tag::oihw : Tag::goihw; }
+  bool operator==(const ConvDims& o) const {
+    return channels == o.channels && out_channels == o.out_channels && group == o.group &&
+           g.in == o.g.in && g.kernel == o.g.kernel && g.stride == o.g.stride &&
+           g.dilation == o.g.dilation && g.pad_begin == o.g.pad_begin && g.pad_end == o.g.pad_end;
+  }
+};
+
+// `weights` is the ONNX weight shape [M, C/group, kH, kW]; x_nchw the input in NCHW order.
+ConvDims conv_dims(const KernelContext& ctx, const Shape& x_nchw, const Shape& weights) {
+  const std::string node = ctx.op().describe();
+  if (x_nchw.size() != 4 || weights.size() != 4)
+    fail(ErrorKind::Shape, "{}: needs a 4-D input and weight, got {} and {}", node,
+         shape_to_string(x_nchw), shape_to_string(weights));
+  ConvDims d;
+  d.channels = x_nchw[1];
+  d.out_channels = weights[0];
+  d.group = ctx.attr_int("group", 1);
+  if (d.group < 1 || d.channels % d.group != 0 || d.out_channels % d.group != 0 ||
+      weights[1] * d.group != d.channels)
+    fail(ErrorKind::Shape, "{}: input channels {} and weight {} do not fit group {}", node,
+         d.channels, shape_to_string(weights), d.group);
+  d.g = window_geometry(ctx, x_nchw, {weights[2], weights[3]});
+  return d;
+}
+
+dnnl::primitive_attr activation_attr(const Operation& op) {
+  dnnl::primitive_attr attr;
+  const std::string activation = op.attr_string("activation", "");
+  if (activation.empty()) return attr;
+  dnnl::post_ops post;
+  if (activation == "Relu")
+    post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  else if (activation == "Clip")
+    post.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, op.attr_float("clip_min", 0.0f),
+                        op.attr_float("clip_max", 0.0f));
+  else
+    fail(ErrorKind::InvalidModel, "{}: unknown activation '{}'", op.describe(), activation);
+  attr.set_post_ops(post);
+  return attr;
+}
+
+// The convolution of one sample, weights in `weights_format` (any: oneDNN's choice).
+dnnl::convolution_forward::primitive_desc primitive_desc(const Operation& op, const ConvDims& d,
+                                                         bool bias, Tag weights_format) {
+  const auto f32 = memory::data_type::f32;
+  const memory::desc src(d.src(), f32, Tag::nhwc), dst(d.dst(), f32, Tag::nhwc);
+  const memory::desc wei(d.weights(), f32, weights_format);
+  const memory::desc bia = bias ? memory::desc({d.out_channels}, f32, Tag::x) : memory::desc();
+  const WindowGeometry& g = d.g;
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bia,
+          dst, {g.stride[1], g.stride[2]}, {g.dilation[1] - 1, g.dilation[2] - 1},
+          {g.pad_begin[1], g.pad_begin[2]}, {g.pad_end[1], g.pad_end[2]}),
+      activation_attr(op), dnnl_engine());
+}
+
+// The format tag whose layout is `desc`, if one is.
+std::optional<int64_t> format_tag_of(const memory::desc& desc) {
+  const memory::dims dims = desc.dims();
+  for (int tag = dnnl_a; tag < dnnl_format_tag_last; ++tag) {
+    dnnl_memory_desc_t candidate;
+    if (dnnl_memory_desc_init_by_tag(&candidate, static_cast<int>(dims.size()), dims.data(),
+                                     dnnl_f32, static_cast<dnnl_format_tag_t>(tag)) != dnnl_success)
+      continue;
+    if (dnnl_memory_desc_equal(&candidate, &desc.data)) return tag;
+  }
+  return std::nullopt;
+}
+
+// The op's primitive for one input shape and thread count, kept between runs, and, when the
+// packed layout is not the one the primitive reads, the weights reordered for it.
+struct ChannelsLastConvState final : KernelState {
+  ConvDims dims;
+  int threads = 0;
+  bool bias = false;
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  bool reorder_weights = false;  // the input's layout differs from pd.weights_desc()
+  Tensor weight;                 // the weight input `reordered` was made from
+  memory reordered;
+};
+
+void channels_last_conv(KernelContext& ctx) {
+  const Operation& op = ctx.op();
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* b = ctx.optional_input(2);
+  if (x.dtype() != DataType::Float || w.dtype() != DataType::Float ||
+      (b && b->dtype() != DataType::Float))
+    fail(ErrorKind::InvalidModel, "{}: takes float tensors only", op.describe());
+  if (x.rank() != 4)
+    fail(ErrorKind::Shape, "{}: input needs shape [N, H, W, C], got {}", op.describe(),
+         shape_to_string(x.shape()));
+  const int64_t format = op.attr_int("weights_format", 0);
+  const Shape weight_shape = format ? op.attr_ints("weights_shape") : w.shape();
+  const ConvDims d = conv_dims(ctx, {x.dim(0), x.dim(3), x.dim(1), x.dim(2)}, weight_shape);
+  if (b && b->numel() != d.out_channels)
+    fail(ErrorKind::Shape, "{}: bias needs {} values, got {}", op.describe(), d.out_channels,
+         shape_to_string(b->shape()));
+  const int threads = std::max(ctx.num_threads(), 1);
+  const DnnlThreads scope(threads);
+
+  std::unique_ptr<KernelState> local;
+  std::unique_ptr<KernelState>* slot = ctx.kernel_state() ? ctx.kernel_state() : &local;
+  auto* state = dynamic_cast<ChannelsLastConvState*>(slot->get());
+  if (!state || !(state->dims == d) || state->threads != threads || state->bias != (b != nullptr)) {
+    slot->reset();
+    auto fresh = std::make_unique<ChannelsLastConvState>();
+    fresh->dims = d;
+    fresh->threads = threads;
+    fresh->bias = b != nullptr;
+    const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
+    // oneDNN's own choice, unless the given layout gets the same implementation (with another
+    // thread count or input size it may not): the weights are then reordered on every call.
+    fresh->pd = primitive_desc(op, d, fresh->bias, Tag::any);
+    try {
+      auto given = primitive_desc(op, d, fresh->bias, packed);
+      if (given.impl_info_str() == fresh->pd.impl_info_str()) fresh->pd = std::move(given);
+    } catch (const dnnl::error&) {
+    }
+    fresh->reorder_weights =
+        fresh->pd.weights_desc() != memory::desc(d.weights(), memory::data_type::f32, packed);
+    fresh->prim = dnnl::convolution_forward(fresh->pd);
+    state = fresh.get();
+    *slot = std::move(fresh);
+  }
+
+  dnnl::stream stream(dnnl_engine());
+  const auto f32 = memory::data_type::f32;
+  memory weights;
+  Tensor scratch;
+  if (!state->reorder_weights) {
+    weights = memory(state->pd.weights_desc(), dnnl_engine(), const_cast<void*>(w.raw()));
+  } else if (ctx.may_keep_weights() && state->weight.defined() && state->weight.raw() == w.raw()) {
+    weights = state->reordered;
+  } else {
+    const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
+    memory given(memory::desc(d.weights(), f32, packed), dnnl_engine(), const_cast<void*>(w.raw()));
+    if (ctx.may_keep_weights()) {
+      state->reordered = memory(state->pd.weights_desc(), dnnl_engine());
+      state->weight = w;
+      weights = state->reordered;
+    } else {
+      scratch = ctx.allocate_scratch(state->pd.weights_desc().get_size());
+      weights = memory(state->pd.weights_desc(), dnnl_engine(), scratch.raw());
+    }
+    dnnl::reorder(given, weights).execute(stream, given, weights);
+  }
+
+  const int64_t batch = x.dim(0);
+  const Shape y_shape{batch, d.g.out[1], d.g.out[2], d.out_channels};
+  Tensor& y =
+      ctx.allocate_output(0, DataType::Float, y_shape, KernelContext::OutputInit::Uninitialized);
+  const int64_t x_sample = x.numel() / std::max<int64_t>(batch, 1);
+  const int64_t y_sample = y.numel() / std::max<int64_t>(batch, 1);
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  for (int64_t n = 0; n < batch; ++n) {
+    memory src(state->pd.src_desc(), dnnl_engine(), const_cast<float*>(xp + n * x_sample));
+    memory dst(state->pd.dst_desc(), dnnl_engine(), yp + n * y_sample);
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (b)
+      args.emplace(DNNL_ARG_BIAS, memory(memory::desc({d.out_channels}, f32, Tag::x), dnnl_engine(),
+                                         const_cast<float*>(b->data<float>())));
+    state->prim.execute(stream, args);
+  }
+  stream.wait();
+}
+
+}  // namespace
+
+std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation& conv,
+                                                                 const Shape& x_nchw,
+                                                                 const Tensor& w, bool bias,
+                                                                 int threads) {
+  if (w.dtype() != DataType::Float) return std::nullopt;
+  const KernelContext ctx(conv, {}, 0, threads);
+  const ConvDims d = conv_dims(ctx, x_nchw, w.shape());
+  const DnnlThreads scope(threads);
+  try {
+    const auto chosen = primitive_desc(conv, d, bias, Tag::any);
+    const memory::desc want = chosen.weights_desc();
+    const std::optional<int64_t> tag = format_tag_of(want);
+    // The kernel asks for the tag's layout; keep it only when that gets the same implementation
+    // (oneDNN may otherwise fall back to its reference code for a layout it "accepts").
+    if (!tag || primitive_desc(conv, d, bias, static_cast<Tag>(*tag)).impl_info_str() !=
+                    chosen.impl_info_str())
+      return PackedConvWeights{w, 0};
+    Tensor packed(DataType::Float, {static_cast<int64_t>(want.get_size() / sizeof(float))});
+    memory plain(memory::desc(d.weights(), memory::data_type::f32, d.plain_weights()),
+                 dnnl_engine(), const_cast<void*>(w.raw()));
+    memory to(want, dnnl_engine(), packed.raw());
+    dnnl::stream stream(dnnl_engine());
+    dnnl::reorder(plain, to).execute(stream, plain, to);
+    stream.wait();
+    return PackedConvWeights{std::move(packed), *tag};
+  } catch (const dnnl::error&) {
+    return std::nullopt;
+  }
+}
+
+void register_channels_last_conv_kernels(KernelRegistry& registry) {
+  registry.add(kChannelsLastDomain, "ChannelsLastConv", 1, kLatestOpset, channels_last_conv);
+}
+
+}  // namespace qforge::kernels
