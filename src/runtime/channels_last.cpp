@@ -26,14 +26,18 @@ bool is_standard(const Operation& op) {
   return op.domain.empty() || op.domain == "ai.onnx";
 }
 
-// A float scalar known before running: a parameter or a Constant's value.
+// A value known before running: a parameter's or a Constant's.
+const Tensor* constant_value(const Variable* v) {
+  if (!v) return nullptr;
+  if (v->is_parameter()) return &v->value;
+  if (v->producer() && is_standard(*v->producer()) && v->producer()->type == "Constant")
+    return v->producer()->attr_tensor("value");
+  return nullptr;
+}
+
+// A float scalar known before running.
 std::optional<float> constant_scalar(const Variable* v) {
-  if (!v) return std::nullopt;
-  const Tensor* t = nullptr;
-  if (v->is_parameter())
-    t = &v->value;
-  else if (v->producer() && is_standard(*v->producer()) && v->producer()->type == "Constant")
-    t = v->producer()->attr_tensor("value");
+  const Tensor* t = constant_value(v);
   if (!t || !t->defined() || t->numel() != 1 || t->dtype() != DataType::Float) return std::nullopt;
   return t->to_float_vector()[0];
 }
@@ -44,9 +48,11 @@ bool is_image(const Variable* v) {
          (*v->shape)[1].is_static() && (*v->shape)[2].is_static() && (*v->shape)[3].is_static();
 }
 
-bool is_float_parameter(const Variable* v, size_t rank) {
-  return v && v->is_parameter() && v->value.dtype() == DataType::Float &&
-         static_cast<size_t>(v->value.rank()) == rank;
+// A float constant (parameter or Constant output) of the given rank.
+bool is_float_constant(const Variable* v, size_t rank) {
+  const Tensor* t = constant_value(v);
+  return t && t->defined() && t->dtype() == DataType::Float &&
+         static_cast<size_t>(t->rank()) == rank;
 }
 
 bool all_ones(const std::vector<int64_t>& values) {
@@ -113,14 +119,14 @@ class ChannelsLastRewrite {
     Variable* x = op->input(0);
     Variable* w = op->input(1);
     Variable* b = op->num_inputs() > 2 ? op->input(2) : nullptr;
-    if (!is_image(x) || !is_float_parameter(w, 4) || (b && !is_float_parameter(b, 1)) ||
+    if (!is_image(x) || !is_float_constant(w, 4) || (b && !is_float_constant(b, 1)) ||
         op->num_outputs() != 1 || op->num_inputs() > 3)
       return false;
     const auto& s = *x->shape;
     const Shape sample{1, s[1].value, s[2].value, s[3].value};
     try {
-      auto packed =
-          kernels::pack_channels_last_conv_weights(*op, sample, w->value, b != nullptr, threads_);
+      auto packed = kernels::pack_channels_last_conv_weights(*op, sample, *constant_value(w),
+                                                             b != nullptr, threads_);
       if (!packed) return false;
       packed_.emplace(op, std::move(*packed));
     } catch (const Error&) {
@@ -262,7 +268,7 @@ class ChannelsLastRewrite {
       Variable* weights = graph_.create_variable(w->name + "/packed", std::move(packed.packed));
       weights->dtype = DataType::Float;
       weights->shape = std::vector<Dim>{Dim{weights->value.dim(0), {}}};
-      op->set_attr(Attribute::make_ints("weights_shape", w->value.shape()));
+      op->set_attr(Attribute::make_ints("weights_shape", constant_value(w)->shape()));
       op->set_attr(Attribute::make_int("weights_format", packed.format));
       graph_.set_input(op, 1, weights);
       ++summary_.packed_convs;

@@ -186,22 +186,24 @@ template <typename T>
 void transpose_matrices(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols,
                         int threads) {
   constexpr int64_t kTile = 16;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile;
-  parallel_for(threads, batch * row_tiles,
-               std::max<int64_t>(1, 4096 / (kTile * std::max<int64_t>(cols, 1))),
-               [&](int64_t begin, int64_t end) {
-                 for (int64_t t = begin; t < end; ++t) {
-                   const int64_t b = t / row_tiles, r0 = (t % row_tiles) * kTile;
-                   const int64_t r1 = std::min(rows, r0 + kTile);
-                   const T* src = in + b * rows * cols;
-                   T* dst = out + b * rows * cols;
-                   for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-                     const int64_t c1 = std::min(cols, c0 + kTile);
-                     for (int64_t c = c0; c < c1; ++c)
-                       for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
-                   }
-                 }
-               });
+  // Work items: a band of up to kTile rows by kBand columns of one matrix (a 3-row matrix, an
+  // image's channels, still splits over threads).
+  constexpr int64_t kBand = 1024;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_bands = (cols + kBand - 1) / kBand;
+  parallel_for(threads, batch * row_tiles * col_bands, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t b = t / (row_tiles * col_bands), rest = t % (row_tiles * col_bands);
+      const int64_t r0 = (rest / col_bands) * kTile, r1 = std::min(rows, r0 + kTile);
+      const int64_t band = (rest % col_bands) * kBand, band_end = std::min(cols, band + kBand);
+      const T* src = in + b * rows * cols;
+      T* dst = out + b * rows * cols;
+      for (int64_t c0 = band; c0 < band_end; c0 += kTile) {
+        const int64_t c1 = std::min(band_end, c0 + kTile);
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+      }
+    }
+  });
 }
 
 // The permutation as a batch of matrix transposes, after merging input axes that stay next to

@@ -19,20 +19,20 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-// The conv of one sample: oneDNN's dims, in its NCHW order of dimensions.
+// The conv of `batch` samples: oneDNN's dims, in its NCHW order of dimensions.
 struct ConvDims {
-  int64_t channels = 0, out_channels = 0, group = 1;
+  int64_t batch = 1, channels = 0, out_channels = 0, group = 1;
   WindowGeometry g;
-  memory::dims src() const { return {1, channels, g.in[1], g.in[2]}; }
-  memory::dims dst() const { return {1, out_channels, g.out[1], g.out[2]}; }
+  memory::dims src() const { return {batch, channels, g.in[1], g.in[2]}; }
+  memory::dims dst() const { return {batch, out_channels, g.out[1], g.out[2]}; }
   memory::dims weights() const {
     if (group == 1) return {out_channels, channels, g.kernel[1], g.kernel[2]};
     return {group, out_channels / group, channels / group, g.kernel[1], g.kernel[2]};
   }
   Tag plain_weights() const { return group == 1 ? Tag::oihw : Tag::goihw; }
   bool operator==(const ConvDims& o) const {
-    return channels == o.channels && out_channels == o.out_channels && group == o.group &&
-           g.in == o.g.in && g.kernel == o.g.kernel && g.stride == o.g.stride &&
+    return batch == o.batch && channels == o.channels && out_channels == o.out_channels &&
+           group == o.group && g.in == o.g.in && g.kernel == o.g.kernel && g.stride == o.g.stride &&
            g.dilation == o.g.dilation && g.pad_begin == o.g.pad_begin && g.pad_end == o.g.pad_end;
   }
 };
@@ -44,6 +44,7 @@ ConvDims conv_dims(const KernelContext& ctx, const Shape& x_nchw, const Shape& w
     fail(ErrorKind::Shape, "{}: needs a 4-D input and weight, got {} and {}", node,
          shape_to_string(x_nchw), shape_to_string(weights));
   ConvDims d;
+  d.batch = x_nchw[0];
   d.channels = x_nchw[1];
   d.out_channels = weights[0];
   d.group = ctx.attr_int("group", 1);
@@ -108,6 +109,7 @@ struct ChannelsLastConvState final : KernelState {
   bool bias = false;
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
+  int64_t samples_per_call = 1;  // the batch, or 1
   bool reorder_weights = false;  // the input's layout differs from pd.weights_desc()
   Tensor weight;                 // the weight input `reordered` was made from
   memory reordered;
@@ -130,6 +132,10 @@ void channels_last_conv(KernelContext& ctx) {
   if (b && b->numel() != d.out_channels)
     fail(ErrorKind::Shape, "{}: bias needs {} values, got {}", op.describe(), d.out_channels,
          shape_to_string(b->shape()));
+  if (x.numel() == 0) {
+    ctx.allocate_output(0, DataType::Float, {x.dim(0), d.g.out[1], d.g.out[2], d.out_channels});
+    return;
+  }
   const int threads = std::max(ctx.num_threads(), 1);
   const DnnlThreads scope(threads);
 
@@ -143,14 +149,26 @@ void channels_last_conv(KernelContext& ctx) {
     fresh->threads = threads;
     fresh->bias = b != nullptr;
     const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
-    // oneDNN's own choice, unless the given layout gets the same implementation (with another
-    // thread count or input size it may not): the weights are then reordered on every call.
-    fresh->pd = primitive_desc(op, d, fresh->bias, Tag::any);
-    try {
-      auto given = primitive_desc(op, d, fresh->bias, packed);
-      if (given.impl_info_str() == fresh->pd.impl_info_str()) fresh->pd = std::move(given);
-    } catch (const dnnl::error&) {
-    }
+    // The whole batch in one primitive (threads share out more work) when the packed layout
+    // gets oneDNN's own implementation for it; else one sample at a time, the shape the weights
+    // were packed for; else oneDNN's choice, the weights then reordered on every call.
+    ConvDims sample = d;
+    sample.batch = 1;
+    const auto matches = [&](const ConvDims& dims) {
+      try {
+        auto given = primitive_desc(op, dims, fresh->bias, packed);
+        if (given.impl_info_str() !=
+            primitive_desc(op, dims, fresh->bias, Tag::any).impl_info_str())
+          return false;
+        fresh->pd = std::move(given);
+        return true;
+      } catch (const dnnl::error&) {
+        return false;
+      }
+    };
+    if (!matches(d) && !(d.batch > 1 && matches(sample)))
+      fresh->pd = primitive_desc(op, sample, fresh->bias, Tag::any);
+    fresh->samples_per_call = fresh->pd.src_desc().dims()[0];
     fresh->reorder_weights =
         fresh->pd.weights_desc() != memory::desc(d.weights(), memory::data_type::f32, packed);
     fresh->prim = dnnl::convolution_forward(fresh->pd);
@@ -184,11 +202,12 @@ void channels_last_conv(KernelContext& ctx) {
   const Shape y_shape{batch, d.g.out[1], d.g.out[2], d.out_channels};
   Tensor& y =
       ctx.allocate_output(0, DataType::Float, y_shape, KernelContext::OutputInit::Uninitialized);
-  const int64_t x_sample = x.numel() / std::max<int64_t>(batch, 1);
-  const int64_t y_sample = y.numel() / std::max<int64_t>(batch, 1);
+  const int64_t step = state->samples_per_call;
+  const int64_t x_sample = x.numel() / std::max<int64_t>(batch, 1) * step;
+  const int64_t y_sample = y.numel() / std::max<int64_t>(batch, 1) * step;
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
-  for (int64_t n = 0; n < batch; ++n) {
+  for (int64_t n = 0; n < batch / step; ++n) {
     memory src(state->pd.src_desc(), dnnl_engine(), const_cast<float*>(xp + n * x_sample));
     memory dst(state->pd.dst_desc(), dnnl_engine(), yp + n * y_sample);
     std::unordered_map<int, memory> args{
