@@ -25,6 +25,7 @@ struct ChannelsLastSummary {
   int packed_convs = 0;  // of them, with weights packed (the rest reorder them per call)
   int pools = 0;         // MaxPool / AveragePool now channels-last
   int fused_activations = 0;
+  int fused_adds = 0;  // residual Adds run inside the Conv before them
   int other_ops = 0;   // element-wise and Concat ops inside chains
   int transposes = 0;  // layout conversions added at the chains' ends
 };

@@ -83,7 +83,11 @@ class ChannelsLastRewrite {
     std::vector<Operation*> order;
     for (const auto& op : graph_.operations()) order.push_back(op.get());
     for (Operation* op : order)
+      for (const Graph* sub : op->subgraphs())
+        for (const std::string& name : sub->outer_references()) read_by_subgraphs_.insert(name);
+    for (Operation* op : order)
       if (is_standard(*op) && op->subgraphs().empty() && joins(op)) {
+        position_[op] = static_cast<int64_t>(members_.size());
         members_.push_back(op);
         for (Variable* out : op->outputs()) in_chain_.insert(out);
       }
@@ -153,7 +157,12 @@ class ChannelsLastRewrite {
     if (!a || !b || op.num_inputs() != 2 || op.num_outputs() != 1) return false;
     const bool a_in = computed_in_chain(a), b_in = computed_in_chain(b);
     if (a_in && b_in) return a->shape && b->shape && *a->shape == *b->shape && is_image(a);
-    return (a_in && constant_scalar(b)) || (b_in && constant_scalar(a));
+    // A one-element constant of rank <= 4 broadcasts without changing the output's shape.
+    const auto scalar = [](const Variable* v) {
+      const Tensor* t = constant_value(v);
+      return constant_scalar(v) && t->rank() <= 4;
+    };
+    return (a_in && scalar(b)) || (b_in && scalar(a));
   }
 
   bool concat_joins(const Operation& op) const {
@@ -188,7 +197,7 @@ class ChannelsLastRewrite {
     }
     for (const auto& [chain, vars] : entries) conversions[chain] += static_cast<int>(vars.size());
     for (const Variable* v : in_chain_) {
-      bool read_outside = graph_.is_graph_output(v);
+      bool read_outside = graph_.is_graph_output(v) || read_by_subgraphs_.count(v->name);
       for (const Operation* c : v->consumers()) read_outside |= !member_set.count(c);
       if (read_outside) ++conversions[find(v->producer())];
     }
@@ -275,15 +284,46 @@ class ChannelsLastRewrite {
     }
     packed_.erase(op);
     make_internal(op, "ChannelsLastConv");
+    fuse_residual_add(op);
     if (options_.fuse_activations) fuse_activation(op);
     write_twin(op, 0);
     ++summary_.convs;
   }
 
+  // An Add of the Conv's output (its only reader) and a same-shaped value computed earlier in
+  // the chain (ResNet's shortcut): the Conv adds that value, its fourth input, to its output.
+  void fuse_residual_add(Operation* conv) {
+    Variable* out = conv->output(0);
+    if (out->consumers().size() != 1 || graph_.is_graph_output(out) ||
+        read_by_subgraphs_.count(out->name))
+      return;
+    Operation* add = out->consumers()[0];
+    if (add->type != "Add" || !kept_.count(add) || add->num_inputs() != 2 ||
+        add->input(0) == add->input(1))
+      return;
+    Variable* other = add->input(0) == out ? add->input(1) : add->input(0);
+    // The other value is a twin already made by a chain op that came first: no cycle forms.
+    auto twin = twin_.find(other);
+    const Operation* producer = twin == twin_.end() ? nullptr : twin->second->producer();
+    if (twin == twin_.end() || !producer || !position_.count(producer) ||
+        position_.at(producer) >= position_.at(conv) || !other->shape || !out->shape ||
+        *other->shape != *out->shape)
+      return;
+    if (conv->num_inputs() < 3) graph_.add_input(conv, nullptr);  // no bias
+    graph_.add_input(conv, twin->second);
+    Variable* result = add->output(0);
+    graph_.set_output(add, 0, nullptr);
+    graph_.set_output(conv, 0, result);
+    fused_.insert(add);
+    ++summary_.fused_adds;
+  }
+
   // A Relu or Clip with known bounds as the Conv's only reader: it runs inside the Conv.
   void fuse_activation(Operation* conv) {
     Variable* out = conv->output(0);
-    if (out->consumers().size() != 1 || graph_.is_graph_output(out)) return;
+    if (out->consumers().size() != 1 || graph_.is_graph_output(out) ||
+        read_by_subgraphs_.count(out->name))
+      return;
     Operation* act = out->consumers()[0];
     if (!is_standard(*act) || act->input(0) != out || act->num_outputs() != 1) return;
     if (act->type == "Relu") {
@@ -318,7 +358,9 @@ class ChannelsLastRewrite {
   // back from their twin.
   void add_exit_transposes() {
     for (Variable* v : produced_) {
-      if (v->consumers().empty() && !graph_.is_graph_output(v)) continue;
+      if (v->consumers().empty() && !graph_.is_graph_output(v) &&
+          !read_by_subgraphs_.count(v->name))
+        continue;
       graph_.create_operation(
           "Transpose", graph_.unique_operation_name(v->name + "/to_channels_first"), {twin_.at(v)},
           {v},
@@ -332,13 +374,15 @@ class ChannelsLastRewrite {
   const ChannelsLastOptions& options_;
   int threads_;
   ChannelsLastSummary summary_;
-  std::vector<Operation*> members_;               // ops that may join, in order
-  std::unordered_set<const Operation*> kept_;     // of them, in chains that pay
-  std::unordered_set<const Variable*> in_chain_;  // values those ops compute
+  std::vector<Operation*> members_;                         // ops that may join, in order
+  std::unordered_map<const Operation*, int64_t> position_;  // in members_
+  std::unordered_set<const Operation*> kept_;               // of them, in chains that pay
+  std::unordered_set<const Variable*> in_chain_;            // values those ops compute
   std::unordered_map<const Operation*, kernels::PackedConvWeights> packed_;
   std::unordered_map<const Variable*, Variable*> twin_;
   std::vector<Variable*> produced_;  // originals of the twins the chains compute, in order
   std::unordered_set<Operation*> fused_;
+  std::unordered_set<std::string> read_by_subgraphs_;  // names If/Loop/Scan bodies read
 };
 
 }  // namespace

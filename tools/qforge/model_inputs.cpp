@@ -141,11 +141,12 @@ void apply_layout(Graph& graph, const std::string& layout,
   options.fuse_activations = all_finite(inputs);
   const ChannelsLastSummary s = convert_to_channels_last(graph, options);
   if (verbose)
-    std::fprintf(
-        stderr,
-        "channels-last: %d convs (%d with packed weights, %d activations fused), %d pools, "
-        "%d other ops, %d transposes\n",
-        s.convs, s.packed_convs, s.fused_activations, s.pools, s.other_ops, s.transposes);
+    std::fprintf(stderr,
+                 "channels-last: %d convs (%d with packed weights, %d activations and %d Adds "
+                 "fused), %d pools, "
+                 "%d other ops, %d transposes\n",
+                 s.convs, s.packed_convs, s.fused_activations, s.fused_adds, s.pools, s.other_ops,
+                 s.transposes);
 }
 
 }  // namespace qforge::cli

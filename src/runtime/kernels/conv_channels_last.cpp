@@ -56,11 +56,17 @@ ConvDims conv_dims(const KernelContext& ctx, const Shape& x_nchw, const Shape& w
   return d;
 }
 
-dnnl::primitive_attr activation_attr(const Operation& op) {
+// What runs on the conv's output inside oneDNN: the residual sum (a fourth input, preloaded into
+// the output), then the activation.
+dnnl::primitive_attr post_ops_attr(const Operation& op) {
   dnnl::primitive_attr attr;
-  const std::string activation = op.attr_string("activation", "");
-  if (activation.empty()) return attr;
   dnnl::post_ops post;
+  if (op.num_inputs() > 3 && op.input(3)) post.append_sum(1.0f);
+  const std::string activation = op.attr_string("activation", "");
+  if (activation.empty()) {
+    attr.set_post_ops(post);
+    return attr;
+  }
   if (activation == "Relu")
     post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
   else if (activation == "Clip")
@@ -85,7 +91,7 @@ dnnl::convolution_forward::primitive_desc primitive_desc(const Operation& op, co
           dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bia,
           dst, {g.stride[1], g.stride[2]}, {g.dilation[1] - 1, g.dilation[2] - 1},
           {g.pad_begin[1], g.pad_begin[2]}, {g.pad_end[1], g.pad_end[2]}),
-      activation_attr(op), dnnl_engine());
+      post_ops_attr(op), dnnl_engine());
 }
 
 // The format tag whose layout is `desc`, if one is.
@@ -120,8 +126,9 @@ void channels_last_conv(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor* b = ctx.optional_input(2);
+  const Tensor* residual = ctx.optional_input(3);
   if (x.dtype() != DataType::Float || w.dtype() != DataType::Float ||
-      (b && b->dtype() != DataType::Float))
+      (b && b->dtype() != DataType::Float) || (residual && residual->dtype() != DataType::Float))
     fail(ErrorKind::InvalidModel, "{}: takes float tensors only", op.describe());
   if (x.rank() != 4)
     fail(ErrorKind::Shape, "{}: input needs shape [N, H, W, C], got {}", op.describe(),
@@ -200,8 +207,15 @@ void channels_last_conv(KernelContext& ctx) {
 
   const int64_t batch = x.dim(0);
   const Shape y_shape{batch, d.g.out[1], d.g.out[2], d.out_channels};
-  Tensor& y =
-      ctx.allocate_output(0, DataType::Float, y_shape, KernelContext::OutputInit::Uninitialized);
+  if (residual && residual->shape() != y_shape)
+    fail(ErrorKind::Shape, "{}: the added input needs shape {}, got {}", op.describe(),
+         shape_to_string(y_shape), shape_to_string(residual->shape()));
+  // oneDNN adds the output's old contents: the residual, in its own buffer when it dies here.
+  Tensor& y = residual ? ctx.allocate_output_in_place(0, 3, DataType::Float, y_shape)
+                       : ctx.allocate_output(0, DataType::Float, y_shape,
+                                             KernelContext::OutputInit::Uninitialized);
+  if (residual && y.raw() != residual->raw())
+    std::copy_n(residual->data<float>(), residual->numel(), y.data<float>());
   const int64_t step = state->samples_per_call;
   const int64_t x_sample = x.numel() / std::max<int64_t>(batch, 1) * step;
   const int64_t y_sample = y.numel() / std::max<int64_t>(batch, 1) * step;
