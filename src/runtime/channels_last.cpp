@@ -341,6 +341,7 @@ class ChannelsLastRewrite {
           (i == 1 ? lo : hi) = *bound;
         }
       }
+      if (!(lo <= hi)) return;  // ONNX then gives max everywhere; oneDNN's clip refuses it
       conv->set_attr(Attribute::make_string("activation", "Clip"));
       conv->set_attr(Attribute::make_float("clip_min", lo));
       conv->set_attr(Attribute::make_float("clip_max", hi));

@@ -72,18 +72,22 @@ struct Plan {
   ActivationArena::Layout arena_layout;  // where the outputs go, planned from an earlier run
 };
 
-// Conv + Relu/Clip fusion: the Conv's only output feeds only the activation and is no graph
-// output, so no one but the activation can see it (hooks and delegates are checked per run).
+// Conv + Relu/Clip fusion: the Conv's only output feeds only the activation, is no graph output
+// and no If/Loop/Scan body reads it by name, so no one but the activation can see it (hooks and
+// delegates are checked per run).
 bool is_clamp_activation(const Operation& op) {
   return (op.domain.empty() || op.domain == "ai.onnx") && (op.type == "Relu" || op.type == "Clip");
 }
 int fusable_activation(const Operation& conv, const Graph& graph,
-                       const std::unordered_map<const Operation*, int>& step_of) {
+                       const std::unordered_map<const Operation*, int>& step_of,
+                       const std::unordered_set<std::string>& read_by_subgraphs) {
   if (!(conv.domain.empty() || conv.domain == "ai.onnx") || conv.type != "Conv" ||
       conv.num_outputs() != 1)
     return -1;
   const Variable* out = conv.output(0);
-  if (!out || out->consumers().size() != 1 || graph.is_graph_output(out)) return -1;
+  if (!out || out->consumers().size() != 1 || graph.is_graph_output(out) ||
+      read_by_subgraphs.count(out->name))
+    return -1;
   const Operation* act = out->consumers()[0];
   if (!is_clamp_activation(*act) || act->input(0) != out || act->num_outputs() != 1) return -1;
   auto it = step_of.find(act);
@@ -197,8 +201,12 @@ struct Executor::Impl {
     }
     std::unordered_map<const Operation*, int> step_of;
     for (size_t i = 0; i < schedule.size(); ++i) step_of[schedule[i].op] = static_cast<int>(i);
+    std::unordered_set<std::string> read_by_subgraphs;
+    for (const auto& op : graph.operations())
+      for (const Graph* sub : op->subgraphs())
+        for (const std::string& ref : sub->outer_references()) read_by_subgraphs.insert(ref);
     for (Step& step : schedule)
-      step.fusable_activation = fusable_activation(*step.op, graph, step_of);
+      step.fusable_activation = fusable_activation(*step.op, graph, step_of, read_by_subgraphs);
     if (!unsupported.empty())
       fail(ErrorKind::UnsupportedOp, "no kernel for {} op(s): {}", unsupported.size(),
            fmt::join(unsupported, "; "));

@@ -173,8 +173,12 @@ void channels_last_conv(KernelContext& ctx) {
         return false;
       }
     };
-    if (!matches(d) && !(d.batch > 1 && matches(sample)))
-      fresh->pd = primitive_desc(op, sample, fresh->bias, Tag::any);
+    if (!matches(d) && !(d.batch > 1 && matches(sample))) try {
+        fresh->pd = primitive_desc(op, sample, fresh->bias, Tag::any);
+      } catch (const dnnl::error& e) {
+        fail(ErrorKind::UnsupportedOp, "{}: oneDNN has no convolution for input {}: {}",
+             op.describe(), shape_to_string(x.shape()), e.what());
+      }
     fresh->samples_per_call = fresh->pd.src_desc().dims()[0];
     fresh->reorder_weights =
         fresh->pd.weights_desc() != memory::desc(d.weights(), memory::data_type::f32, packed);
