@@ -3,6 +3,8 @@
 // "each output axis reads some positions of one input axis" op into one row copier.
 #include "axis_copy.h"
 
+#include "avx512.h"
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -197,7 +199,21 @@ void transpose_matrices(const T* in, T* out, int64_t batch, int64_t rows, int64_
       const int64_t band = (rest % col_bands) * kBand, band_end = std::min(cols, band + kBand);
       const T* src = in + b * rows * cols;
       T* dst = out + b * rows * cols;
-      for (int64_t c0 = band; c0 < band_end; c0 += kTile) {
+      int64_t c0 = band;
+#if defined(__AVX512F__)
+      // Few rows (an image's 3 channels): one vector per row, scattered `rows` apart.
+      if constexpr (sizeof(T) == 4)
+        if (rows < kTile) {
+          const __m512i apart = _mm512_mullo_epi32(
+              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+              _mm512_set1_epi32(static_cast<int>(rows)));
+          for (; c0 + kTile <= band_end; c0 += kTile)
+            for (int64_t r = r0; r < r1; ++r)
+              _mm512_i32scatter_epi32(dst + c0 * rows + r, apart,
+                                      _mm512_loadu_si512(src + r * cols + c0), 4);
+        }
+#endif
+      for (; c0 < band_end; c0 += kTile) {
         const int64_t c1 = std::min(band_end, c0 + kTile);
         for (int64_t c = c0; c < c1; ++c)
           for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
