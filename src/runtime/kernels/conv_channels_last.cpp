@@ -156,12 +156,25 @@ void channels_last_conv(KernelContext& ctx) {
     fresh->threads = threads;
     fresh->bias = b != nullptr;
     const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
-    // The whole batch in one primitive (threads share out more work) when the packed layout
-    // gets oneDNN's own implementation for it; else one sample at a time, the shape the weights
-    // were packed for; else oneDNN's choice, the weights then reordered on every call.
+    // The whole batch in one primitive (threads share out more work) when oneDNN's own choice
+    // of weight layout for it is the packed one; else one sample at a time, the shape the
+    // weights were packed for; else, asking for the packed layout, if oneDNN then keeps its
+    // implementation (some, e.g. its 1x1 convs, take only their own choice and fall back to
+    // reference code otherwise); else its choice, the weights reordered on every call.
     ConvDims sample = d;
     sample.batch = 1;
-    const auto matches = [&](const ConvDims& dims) {
+    const memory::desc packed_desc(d.weights(), memory::data_type::f32, packed);
+    const auto chosen_is_packed = [&](const ConvDims& dims) {
+      try {
+        auto chosen = primitive_desc(op, dims, fresh->bias, Tag::any);
+        if (chosen.weights_desc() != packed_desc) return false;
+        fresh->pd = std::move(chosen);
+        return true;
+      } catch (const dnnl::error&) {
+        return false;
+      }
+    };
+    const auto given_keeps_impl = [&](const ConvDims& dims) {
       try {
         auto given = primitive_desc(op, dims, fresh->bias, packed);
         if (given.impl_info_str() !=
@@ -173,15 +186,16 @@ void channels_last_conv(KernelContext& ctx) {
         return false;
       }
     };
-    if (!matches(d) && !(d.batch > 1 && matches(sample))) try {
+    if (!chosen_is_packed(d) && !(d.batch > 1 && chosen_is_packed(sample)) &&
+        !given_keeps_impl(d) && !(d.batch > 1 && given_keeps_impl(sample)))
+      try {
         fresh->pd = primitive_desc(op, sample, fresh->bias, Tag::any);
       } catch (const dnnl::error& e) {
         fail(ErrorKind::UnsupportedOp, "{}: oneDNN has no convolution for input {}: {}",
              op.describe(), shape_to_string(x.shape()), e.what());
       }
     fresh->samples_per_call = fresh->pd.src_desc().dims()[0];
-    fresh->reorder_weights =
-        fresh->pd.weights_desc() != memory::desc(d.weights(), memory::data_type::f32, packed);
+    fresh->reorder_weights = fresh->pd.weights_desc() != packed_desc;
     fresh->prim = dnnl::convolution_forward(fresh->pd);
     state = fresh.get();
     *slot = std::move(fresh);
@@ -252,11 +266,7 @@ std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation
     const auto chosen = primitive_desc(conv, d, bias, Tag::any);
     const memory::desc want = chosen.weights_desc();
     const std::optional<int64_t> tag = format_tag_of(want);
-    // The kernel asks for the tag's layout; keep it only when that gets the same implementation
-    // (oneDNN may otherwise fall back to its reference code for a layout it "accepts").
-    if (!tag || primitive_desc(conv, d, bias, static_cast<Tag>(*tag)).impl_info_str() !=
-                    chosen.impl_info_str())
-      return PackedConvWeights{w, 0};
+    if (!tag) return PackedConvWeights{w, 0};
     Tensor packed(DataType::Float, {static_cast<int64_t>(want.get_size() / sizeof(float))});
     memory plain(memory::desc(d.weights(), memory::data_type::f32, d.plain_weights()),
                  dnnl_engine(), const_cast<void*>(w.raw()));
