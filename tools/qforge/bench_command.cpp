@@ -51,7 +51,8 @@ int64_t parameter_bytes(const Graph& graph) {
 
 // Mean ms per run by op type and for the slowest ops, to stderr with --json (stdout keeps one
 // JSON line).
-void print_profile(const std::vector<OperationTiming>& timings, size_t runs, bool to_stderr) {
+void print_profile(const std::vector<OperationTiming>& timings, size_t runs, size_t top,
+                   bool to_stderr) {
   FILE* out = to_stderr ? stderr : stdout;
   std::map<std::string, std::pair<double, int64_t>> by_type;
   double total = 0;
@@ -73,7 +74,7 @@ void print_profile(const std::vector<OperationTiming>& timings, size_t runs, boo
   std::vector<OperationTiming> slowest = timings;
   std::sort(slowest.begin(), slowest.end(),
             [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
-  slowest.resize(std::min<size_t>(slowest.size(), 10));
+  slowest.resize(std::min<size_t>(slowest.size(), top));
   std::fprintf(out, "slowest ops (ms/run):\n");
   for (const OperationTiming& t : slowest)
     std::fprintf(out, "  %8.3f  %s (%s)\n", t.total_ms * per_run, t.name.c_str(), t.type.c_str());
@@ -89,6 +90,7 @@ void add_bench_command(CLI::App& app) {
     std::string layout = "channels-last";
     int64_t batch = 1;
     int threads = 0, repeat = 20, warmup = 3;
+    size_t top = 10;
     bool json = false, keep_weights = false, profile = false;
   };
   auto args = std::make_shared<Args>();
@@ -104,6 +106,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--layout", args->layout,
                   "channels-last (default: conv chains on [N, H, W, C] data, weights packed once) "
                   "or onnx (the graph as loaded)");
+  cmd->add_option("--top", args->top, "With --profile: how many of the slowest ops to list");
   cmd->add_flag("--profile", args->profile,
                 "Also print where the time went: per op type and the slowest ops (timed runs)");
   cmd->callback([args] {
@@ -142,7 +145,8 @@ void add_bench_command(CLI::App& app) {
               .count());
     }
     std::sort(times.begin(), times.end());
-    if (args->profile) print_profile(executor.profile(), warmup_runs + times.size(), args->json);
+    if (args->profile)
+      print_profile(executor.profile(), warmup_runs + times.size(), args->top, args->json);
     const double median = times[times.size() / 2];
     const double mib = 1024.0 * 1024.0;
     const double params = static_cast<double>(param_bytes) / mib;
