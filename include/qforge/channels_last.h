@@ -18,6 +18,9 @@ struct ChannelsLastOptions {
   // lower bound where ONNX Runtime keeps NaN: switch off for inputs that hold NaN or Inf
   // (`qforge run` does). For finite inputs the results are the same.
   bool fuse_activations = true;
+  // Keep only chains whose Transposes are at most half as many as their Convs (see the .cpp);
+  // false converts every eligible op (tests use it to run each kernel).
+  bool only_chains_that_pay = true;
 };
 
 struct ChannelsLastSummary {

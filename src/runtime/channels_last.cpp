@@ -141,9 +141,11 @@ class ChannelsLastRewrite {
 
   bool pool_joins(const Operation& op) const {
     const Variable* x = op.input(0);
-    if (!x || !computed_in_chain(x) || !is_image(x) || op.num_outputs() != 1 ||
-        op.attr_int("storage_order", 0) != 0 || !all_ones(op.attr_ints("dilations")) ||
-        op.attr_ints("kernel_shape").size() != 2)
+    // A pool starts no chain of its own (two Transposes for one pass over the data), unless
+    // every eligible op is to be converted.
+    if (!x || !(computed_in_chain(x) || !options_.only_chains_that_pay) || !is_image(x) ||
+        op.num_outputs() != 1 || op.attr_int("storage_order", 0) != 0 ||
+        !all_ones(op.attr_ints("dilations")) || op.attr_ints("kernel_shape").size() != 2)
       return false;
     // ONNX counts a ceil-mode window's overhang as padding when count_include_pad is set;
     // the channels-last kernel does not.
@@ -203,7 +205,8 @@ class ChannelsLastRewrite {
     }
     for (const Operation* op : members_) {
       const Operation* chain = find(op);
-      if (2 * conversions[chain] <= convs[chain]) kept_.insert(op);
+      if (!options_.only_chains_that_pay || 2 * conversions[chain] <= convs[chain])
+        kept_.insert(op);
     }
     in_chain_.clear();  // from here: the values of kept chains only
     for (const Operation* op : members_)
@@ -255,6 +258,7 @@ class ChannelsLastRewrite {
       if (Variable* in = op->input(i); in && computed_in_chain(in))
         graph_.set_input(op, i, twin_.at(in));
     if (op->type == "MaxPool" || op->type == "AveragePool") {
+      if (!computed_in_chain(op->input(0))) graph_.set_input(op, 0, channels_last(op->input(0)));
       make_internal(op, "ChannelsLast" + op->type);
       ++summary_.pools;
     } else {
