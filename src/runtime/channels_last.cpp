@@ -254,11 +254,13 @@ class ChannelsLastRewrite {
 
   void rewrite(Operation* op) {
     if (op->type == "Conv") return rewrite_conv(op);
+    const bool pool = op->type == "MaxPool" || op->type == "AveragePool";
     for (size_t i = 0; i < op->num_inputs(); ++i)
       if (Variable* in = op->input(i); in && computed_in_chain(in))
         graph_.set_input(op, i, twin_.at(in));
-    if (op->type == "MaxPool" || op->type == "AveragePool") {
-      if (!computed_in_chain(op->input(0))) graph_.set_input(op, 0, channels_last(op->input(0)));
+      else if (in && pool)  // a pool starting a chain (only_chains_that_pay off)
+        graph_.set_input(op, i, channels_last(in));
+    if (pool) {
       make_internal(op, "ChannelsLast" + op->type);
       ++summary_.pools;
     } else {
