@@ -98,6 +98,7 @@ class ChannelsLastRewrite {
     }
     for (Operation* op : fused_) graph_.remove_operation(op);
     add_exit_transposes();
+    remove_unread_constants();
     graph_.remove_unused_variables();
     graph_.topological_sort();
     if (summary_.convs > 0) graph_.model.set_opset(kernels::kChannelsLastDomain, 1);
@@ -128,15 +129,13 @@ class ChannelsLastRewrite {
       return false;
     const auto& s = *x->shape;
     const Shape sample{1, s[1].value, s[2].value, s[3].value};
+    // Packing waits for the rewrite: the Conv's chain may not pay.
     try {
-      auto packed = kernels::pack_channels_last_conv_weights(*op, sample, *constant_value(w),
-                                                             b != nullptr, threads_);
-      if (!packed) return false;
-      packed_.emplace(op, std::move(*packed));
+      return kernels::channels_last_conv_supported(*op, sample, constant_value(w)->shape(),
+                                                   b != nullptr, threads_);
     } catch (const Error&) {
       return false;  // a malformed Conv: left for the Conv kernel to report
     }
-    return true;
   }
 
   bool pool_joins(const Operation& op) const {
@@ -278,17 +277,19 @@ class ChannelsLastRewrite {
     Variable* x = op->input(0);
     Variable* w = op->input(1);
     graph_.set_input(op, 0, computed_in_chain(x) ? twin_.at(x) : channels_last(x));
-    kernels::PackedConvWeights& packed = packed_.at(op);
-    if (packed.format != 0) {
-      Variable* weights = graph_.create_variable(w->name + "/packed", std::move(packed.packed));
+    const auto& shape = *x->shape;
+    std::optional<kernels::PackedConvWeights> packed = kernels::pack_channels_last_conv_weights(
+        *op, {1, shape[1].value, shape[2].value, shape[3].value}, *constant_value(w),
+        op->num_inputs() > 2 && op->input(2), threads_);
+    if (packed && packed->format != 0) {
+      Variable* weights = graph_.create_variable(w->name + "/packed", std::move(packed->packed));
       weights->dtype = DataType::Float;
       weights->shape = std::vector<Dim>{Dim{weights->value.dim(0), {}}};
       op->set_attr(Attribute::make_ints("weights_shape", constant_value(w)->shape()));
-      op->set_attr(Attribute::make_int("weights_format", packed.format));
+      op->set_attr(Attribute::make_int("weights_format", packed->format));
       graph_.set_input(op, 1, weights);
       ++summary_.packed_convs;
     }
-    packed_.erase(op);
     make_internal(op, "ChannelsLastConv");
     fuse_residual_add(op);
     if (options_.fuse_activations) fuse_activation(op);
@@ -361,6 +362,19 @@ class ChannelsLastRewrite {
     ++summary_.fused_activations;
   }
 
+  // Constant ops whose weights were packed (PaddleOCR's): their plain copy goes.
+  void remove_unread_constants() {
+    std::vector<Operation*> unread;
+    for (const auto& op : graph_.operations()) {
+      if (op->type != "Constant" || !is_standard(*op) || op->num_outputs() != 1) continue;
+      const Variable* out = op->output(0);
+      if (out && out->consumers().empty() && !graph_.is_graph_output(out) &&
+          !read_by_subgraphs_.count(out->name))
+        unread.push_back(op.get());
+    }
+    for (Operation* op : unread) graph_.remove_operation(op);
+  }
+
   // Variables computed in a chain and still read outside it (or graph outputs) are computed
   // back from their twin.
   void add_exit_transposes() {
@@ -385,7 +399,6 @@ class ChannelsLastRewrite {
   std::unordered_map<const Operation*, int64_t> position_;  // in members_
   std::unordered_set<const Operation*> kept_;               // of them, in chains that pay
   std::unordered_set<const Variable*> in_chain_;            // values those ops compute
-  std::unordered_map<const Operation*, kernels::PackedConvWeights> packed_;
   std::unordered_map<const Variable*, Variable*> twin_;
   std::vector<Variable*> produced_;  // originals of the twins the chains compute, in order
   std::unordered_set<Operation*> fused_;

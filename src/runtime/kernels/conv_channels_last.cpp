@@ -254,6 +254,19 @@ void channels_last_conv(KernelContext& ctx) {
 
 }  // namespace
 
+bool channels_last_conv_supported(const Operation& conv, const Shape& x_nchw, const Shape& w_shape,
+                                  bool bias, int threads) {
+  const KernelContext ctx(conv, {}, 0, threads);
+  const ConvDims d = conv_dims(ctx, x_nchw, w_shape);
+  const DnnlThreads scope(threads);
+  try {
+    primitive_desc(conv, d, bias, Tag::any);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
 std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation& conv,
                                                                  const Shape& x_nchw,
                                                                  const Tensor& w, bool bias,

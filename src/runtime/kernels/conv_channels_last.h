@@ -27,6 +27,11 @@ struct PackedConvWeights {
 // threads; `w` itself when that layout has no format tag or asking for it changes oneDNN's
 // implementation (the kernel then reorders them on every call); nullopt when oneDNN has no
 // channels-last convolution for it.
+// Whether oneDNN has a channels-last convolution for `conv` (as above, without packing); a
+// malformed conv is an Error naming the node.
+bool channels_last_conv_supported(const Operation& conv, const Shape& x_nchw, const Shape& w_shape,
+                                  bool bias, int threads);
+
 std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation& conv,
                                                                  const Shape& x_nchw,
                                                                  const Tensor& w, bool bias,
