@@ -8,12 +8,12 @@
 // eligible op converted, whether its chain pays or not): every one that passes must still pass.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 
+#include "qforge/calibration_data.h"
 #include "qforge/channels_last.h"
 #include "qforge/executor.h"
 #include "qforge/file_io.h"
@@ -38,14 +38,6 @@ bool has_pooling_or_conv(const Graph& graph) {
   for (const auto& op : graph.operations())
     if (op->type == "Conv" || op->type == "MaxPool" || op->type == "AveragePool") return true;
   return false;
-}
-
-bool all_finite(const std::map<std::string, Tensor>& inputs) {
-  for (const auto& [name, t] : inputs)
-    if (t.dtype() == DataType::Float)
-      for (float v : t.to_float_vector())
-        if (!std::isfinite(v)) return false;
-  return true;
 }
 
 // Empty string: pass; otherwise the reason it fails. With `channels_last`, the graph runs after
@@ -96,7 +88,7 @@ std::string run_case(const fs::path& dir, ChannelsLastSummary* channels_last = n
       trace_operation_meta(*graph, fed, ExecutorOptions{1});
       ChannelsLastOptions options;
       options.threads = 1;
-      options.fuse_activations = all_finite(fed);
+      options.fuse_activations = batch_is_finite(fed);
       options.only_chains_that_pay = false;
       *channels_last = convert_to_channels_last(*graph, options);
     }

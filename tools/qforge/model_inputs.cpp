@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "model_inputs.h"
 
-#include <cmath>
 #include <random>
 
+#include "qforge/calibration_data.h"
 #include "qforge/channels_last.h"
 #include "qforge/error.h"
 #include "qforge/executor.h"
@@ -119,15 +119,6 @@ bool conv_shapes_known(const Graph& graph) {
   return true;
 }
 
-bool all_finite(const std::map<std::string, Tensor>& inputs) {
-  for (const auto& [name, t] : inputs) {
-    if (t.dtype() != DataType::Float) continue;
-    const float* v = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      if (!std::isfinite(v[i])) return false;
-  }
-  return true;
-}
 }  // namespace
 
 void apply_layout(Graph& graph, const std::string& layout,
@@ -138,7 +129,7 @@ void apply_layout(Graph& graph, const std::string& layout,
   if (!conv_shapes_known(graph)) trace_operation_meta(graph, inputs, ExecutorOptions{threads});
   ChannelsLastOptions options;
   options.threads = threads;
-  options.fuse_activations = all_finite(inputs);
+  options.fuse_activations = batch_is_finite(inputs);
   const ChannelsLastSummary s = convert_to_channels_last(graph, options);
   if (verbose)
     std::fprintf(stderr,
