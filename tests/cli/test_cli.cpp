@@ -54,6 +54,61 @@ std::string write_small_model(const testing::TempDir& dir) {
   return path;
 }
 
+// Four 3x3 Convs with Relus on [N, 3, 8, 8]: a chain the channels-last pass converts.
+std::string write_conv_chain_model(const testing::TempDir& dir) {
+  Graph g;
+  g.model.opset_imports = {{"", 13}};
+  g.model.ir_version = 8;
+  g.name = "convs";
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::vector<Dim>{{-1, "N"}, {3, ""}, {8, ""}, {8, ""}};
+  g.add_graph_input(x);
+  Variable* v = x;
+  for (int i = 0; i < 4; ++i) {
+    const int64_t in = i ? 16 : 3;
+    Variable* w = g.create_variable(
+        fmt::format("w{}", i),
+        testing::random_tensor(DataType::Float, {16, in, 3, 3}, 10 + i, -0.3f, 0.3f));
+    Variable* c = g.create_variable(fmt::format("c{}", i));
+    Variable* r = g.create_variable(fmt::format("r{}", i));
+    g.create_operation("Conv", fmt::format("conv{}", i), {v, w}, {c},
+                       {Attribute::make_ints("pads", {1, 1, 1, 1})});
+    g.create_operation("Relu", fmt::format("relu{}", i), {c}, {r});
+    v = r;
+  }
+  g.add_graph_output(v);
+  const std::string path = dir.file("convs.onnx");
+  save_onnx_graph(g, path);
+  return path;
+}
+
+TEST(Cli, RunAndBenchLayouts) {
+  testing::TempDir dir;
+  const std::string model = write_conv_chain_model(dir);
+  write_npy(dir.file("x.npy"),
+            testing::random_tensor(DataType::Float, {2, 3, 8, 8}, 3, -1.0f, 1.0f));
+  for (const char* layout : {"channels-last", "onnx"}) {
+    CommandResult r = run_cli(fmt::format("run {} --input x={} --output-dir {} --layout {}", model,
+                                          dir.file("x.npy"), dir.file(layout), layout));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const Tensor converted = read_npy(dir.file("channels-last/r3.npy"));
+  const Tensor as_loaded = read_npy(dir.file("onnx/r3.npy"));
+  EXPECT_EQ(converted.shape(), (Shape{2, 16, 8, 8}));
+  EXPECT_EQ(testing::compare_tensors(converted, as_loaded, 1e-5, 1e-6), "");
+  CommandResult bench = run_cli(fmt::format("bench {} --batch 2 --repeat 3", model));
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  EXPECT_NE(bench.output.find("channels-last: 4 convs"), std::string::npos) << bench.output;
+  CommandResult bad = run_cli(fmt::format("bench {} --batch 2 --layout nhwc", model));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--layout"), std::string::npos) << bad.output;
+  write_npy(dir.file("wrong.npy"), testing::random_tensor(DataType::Float, {1, 4, 8, 8}, 3, 0, 1));
+  CommandResult wrong = run_cli(fmt::format("run {} --input x={}", model, dir.file("wrong.npy")));
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.output.find("'x'"), std::string::npos) << wrong.output;
+}
+
 TEST(Cli, InspectTextAndJson) {
   testing::TempDir dir;
   const std::string model = write_small_model(dir);
