@@ -66,6 +66,12 @@ const std::unordered_set<std::string>& elementwise_unary() {
   return ops;
 }
 
+// Global pools read a chain value and write [N, C, 1, 1], which is the same memory as
+// [N, 1, 1, C]: they end a chain without a Transpose.
+bool is_global_pool(const Operation& op) {
+  return op.type == "GlobalAveragePool" || op.type == "GlobalMaxPool";
+}
+
 const std::unordered_set<std::string>& elementwise_binary() {
   static const std::unordered_set<std::string> ops{"Add", "Sub", "Mul", "Div", "Max", "Min"};
   return ops;
@@ -89,7 +95,8 @@ class ChannelsLastRewrite {
       if (is_standard(*op) && op->subgraphs().empty() && joins(op)) {
         position_[op] = static_cast<int64_t>(members_.size());
         members_.push_back(op);
-        for (Variable* out : op->outputs()) in_chain_.insert(out);
+        if (!is_global_pool(*op))
+          for (Variable* out : op->outputs()) in_chain_.insert(out);
       }
     keep_chains_that_pay();
     for (Operation* op : members_) {
@@ -117,6 +124,9 @@ class ChannelsLastRewrite {
       return op->input(0) && computed_in_chain(op->input(0)) && op->num_outputs() == 1;
     if (elementwise_binary().count(op->type)) return binary_joins(*op);
     if (op->type == "Concat") return concat_joins(*op);
+    if (is_global_pool(*op))
+      return op->input(0) && computed_in_chain(op->input(0)) && is_image(op->input(0)) &&
+             op->num_outputs() == 1;
     return false;
   }
 
@@ -210,7 +220,8 @@ class ChannelsLastRewrite {
     in_chain_.clear();  // from here: the values of kept chains only
     for (const Operation* op : members_)
       if (kept_.count(op))
-        for (const Variable* out : op->outputs()) in_chain_.insert(out);
+        if (!is_global_pool(*op))
+          for (const Variable* out : op->outputs()) in_chain_.insert(out);
   }
 
   // ---- the rewrite ----
@@ -253,6 +264,12 @@ class ChannelsLastRewrite {
 
   void rewrite(Operation* op) {
     if (op->type == "Conv") return rewrite_conv(op);
+    if (is_global_pool(*op)) {  // ends the chain: writes its own output, no twin
+      graph_.set_input(op, 0, twin_.at(op->input(0)));
+      make_internal(op, "ChannelsLast" + op->type);
+      ++summary_.pools;
+      return;
+    }
     const bool pool = op->type == "MaxPool" || op->type == "AveragePool";
     for (size_t i = 0; i < op->num_inputs(); ++i)
       if (Variable* in = op->input(i); in && computed_in_chain(in))

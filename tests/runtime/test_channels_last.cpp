@@ -241,9 +241,26 @@ std::unique_ptr<Graph> conv_chain(int convs, const Shape& x_shape) {
   return b.take();
 }
 
+// Global pools read the chain's value and write the NCHW output themselves.
+TEST(ChannelsLast, GlobalPoolsEndTheChain) {
+  for (const char* type : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    SCOPED_TRACE(type);
+    GraphBuilder b;
+    Variable* v = b.input("x", {dim(2), dim(3), dim(9), dim(7)});
+    for (int i = 0; i < 4; ++i) v = b.conv3x3("conv" + std::to_string(i), v, i ? 16 : 3, 16);
+    b.output(b.op(type, "global", {v}));
+    const Tensor input = random_input({2, 3, 9, 7});
+    b.trace({{"x", input}});
+    const Converted c = convert_and_compare(b.graph(), {{"x", input}});
+    EXPECT_EQ(c.summary.pools, 1);
+    EXPECT_EQ(c.summary.transposes, 1);
+    EXPECT_EQ(count_ops(*c.graph, std::string("ChannelsLast") + type), 1);
+  }
+}
+
 // x -> conv_a -> Relu -> conv_b, + conv_shortcut(x) -> Relu -> MaxPool 3x3/2 -> conv_c -> Clip
 // (0, 6) -> GlobalAveragePool. The Add runs inside the later of conv_b / conv_shortcut, and the
-// Relu after it with it.
+// Relu after it with it; the GlobalAveragePool ends the chain without a Transpose.
 TEST(ChannelsLast, ResnetLikeBlock) {
   GraphBuilder b;
   Variable* x = b.input("x", {dim(1), dim(8), dim(16), dim(16)});
@@ -268,16 +285,16 @@ TEST(ChannelsLast, ResnetLikeBlock) {
   EXPECT_EQ(c.summary.convs, 4);
   EXPECT_EQ(c.summary.fused_adds, 1);
   EXPECT_EQ(c.summary.fused_activations, 3);  // relu_a, relu_add (after the fused Add), clip
-  EXPECT_EQ(c.summary.pools, 1);
+  EXPECT_EQ(c.summary.pools, 2);              // MaxPool, and GlobalAveragePool ending the chain
   EXPECT_EQ(c.summary.other_ops, 0);
-  EXPECT_EQ(c.summary.transposes, 2);  // x in, the Clip's output out to GlobalAveragePool
+  EXPECT_EQ(c.summary.transposes, 1);  // x in; [N, 1, 1, C] is [N, C, 1, 1] out of the pool
   const Graph& g = *c.graph;
   EXPECT_EQ(count_ops(g, "ChannelsLastConv"), 4);
   EXPECT_EQ(count_ops(g, "ChannelsLastMaxPool"), 1);
-  for (const char* gone : {"Conv", "MaxPool", "Clip", "Relu", "Add"})
+  EXPECT_EQ(count_ops(g, "ChannelsLastGlobalAveragePool"), 1);
+  for (const char* gone : {"Conv", "MaxPool", "Clip", "Relu", "Add", "GlobalAveragePool"})
     EXPECT_EQ(count_ops(g, gone), 0) << gone;
-  EXPECT_EQ(count_ops(g, "Transpose"), 2);
-  EXPECT_EQ(count_ops(g, "GlobalAveragePool"), 1);
+  EXPECT_EQ(count_ops(g, "Transpose"), 1);
   int with_residual = 0;
   for (const auto& op : g.operations()) {
     if (op->type.rfind("ChannelsLast", 0) == 0) {
@@ -289,10 +306,9 @@ TEST(ChannelsLast, ResnetLikeBlock) {
   const Operation* in = transpose_at(g, "x");
   ASSERT_NE(in, nullptr);
   EXPECT_EQ(in->attr_ints("perm"), kToChannelsLast);
-  const Operation* out = transpose_at(g, "clip");
-  ASSERT_NE(out, nullptr);
-  EXPECT_EQ(out->output(0)->name, "clip");
-  EXPECT_EQ(out->attr_ints("perm"), kToChannelsFirst);
+  const Operation* gap = g.find_operation("gap");
+  ASSERT_NE(gap, nullptr);
+  EXPECT_EQ(gap->output(0)->name, g.outputs()[0]->name);
   const Operation* conv_c = g.find_operation("conv_c");
   ASSERT_NE(conv_c, nullptr);
   EXPECT_EQ(conv_c->attr_string("activation", ""), "Clip");

@@ -5,6 +5,7 @@
 #include "pooling_channels_last.h"
 
 #include <limits>
+#include <vector>
 
 #include "conv_channels_last.h"
 #include "kernel_util.h"
@@ -75,9 +76,50 @@ void channels_last_pool(KernelContext& ctx) {
   });
 }
 
+// [N, H, W, C] -> [N, C, 1, 1]: the mean or max over the pixels, per channel.
+template <bool kMax>
+void channels_last_global_pool(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DataType::Float || x.rank() != 4)
+    fail(ErrorKind::Shape, "{}: needs a float [N, H, W, C] input, got {} {}", ctx.op().describe(),
+         dtype_name(x.dtype()), shape_to_string(x.shape()));
+  const int64_t batch = x.dim(0), pixels = x.dim(1) * x.dim(2), channels = x.dim(3);
+  Tensor& y = ctx.allocate_output(0, DataType::Float, {batch, channels, 1, 1},
+                                  KernelContext::OutputInit::Uninitialized);
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  // As the NCHW kernel: the max starts from the first pixel, the mean sums in double.
+  parallel_for(ctx.num_threads(), batch, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> sum(static_cast<size_t>(channels));
+    for (int64_t n = begin; n < end; ++n) {
+      float* out = yp + n * channels;
+      const float* first = xp + n * pixels * channels;
+      if constexpr (kMax) {
+        std::copy_n(first, channels, out);
+        for (int64_t p = 1; p < pixels; ++p) {
+          const float* in = first + p * channels;
+          for (int64_t c = 0; c < channels; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+        }
+      } else {
+        std::fill(sum.begin(), sum.end(), 0.0);
+        for (int64_t p = 0; p < pixels; ++p) {
+          const float* in = first + p * channels;
+          for (int64_t c = 0; c < channels; ++c) sum[static_cast<size_t>(c)] += in[c];
+        }
+        for (int64_t c = 0; c < channels; ++c)
+          out[c] = static_cast<float>(sum[static_cast<size_t>(c)] / static_cast<double>(pixels));
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void register_channels_last_pooling_kernels(KernelRegistry& registry) {
+  registry.add(kChannelsLastDomain, "ChannelsLastGlobalAveragePool", 1, kLatestOpset,
+               channels_last_global_pool<false>);
+  registry.add(kChannelsLastDomain, "ChannelsLastGlobalMaxPool", 1, kLatestOpset,
+               channels_last_global_pool<true>);
   registry.add(kChannelsLastDomain, "ChannelsLastMaxPool", 1, kLatestOpset,
                channels_last_pool<true>);
   registry.add(kChannelsLastDomain, "ChannelsLastAveragePool", 1, kLatestOpset,
