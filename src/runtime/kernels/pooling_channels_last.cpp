@@ -5,7 +5,6 @@
 #include "pooling_channels_last.h"
 
 #include <limits>
-#include <vector>
 
 #include "conv_channels_last.h"
 #include "kernel_util.h"
@@ -89,25 +88,30 @@ void channels_last_global_pool(KernelContext& ctx) {
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   // As the NCHW kernel: the max starts from the first pixel, the mean sums in double.
-  parallel_for(ctx.num_threads(), batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> sum(static_cast<size_t>(channels));
-    for (int64_t n = begin; n < end; ++n) {
-      float* out = yp + n * channels;
-      const float* first = xp + n * pixels * channels;
+  // Split over samples and bands of channels, so that one image still uses every thread.
+  constexpr int64_t kBand = 256;
+  const int64_t bands = (channels + kBand - 1) / kBand;
+  parallel_for(ctx.num_threads(), batch * bands, 1, [&](int64_t begin, int64_t end) {
+    double sum[kBand];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / bands, c0 = (task % bands) * kBand;
+      const int64_t width = std::min(kBand, channels - c0);
+      float* out = yp + n * channels + c0;
+      const float* first = xp + n * pixels * channels + c0;
       if constexpr (kMax) {
-        std::copy_n(first, channels, out);
+        std::copy_n(first, width, out);
         for (int64_t p = 1; p < pixels; ++p) {
           const float* in = first + p * channels;
-          for (int64_t c = 0; c < channels; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+          for (int64_t c = 0; c < width; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
         }
       } else {
-        std::fill(sum.begin(), sum.end(), 0.0);
+        std::fill_n(sum, width, 0.0);
         for (int64_t p = 0; p < pixels; ++p) {
           const float* in = first + p * channels;
-          for (int64_t c = 0; c < channels; ++c) sum[static_cast<size_t>(c)] += in[c];
+          for (int64_t c = 0; c < width; ++c) sum[c] += in[c];
         }
-        for (int64_t c = 0; c < channels; ++c)
-          out[c] = static_cast<float>(sum[static_cast<size_t>(c)] / static_cast<double>(pixels));
+        for (int64_t c = 0; c < width; ++c)
+          out[c] = static_cast<float>(sum[c] / static_cast<double>(pixels));
       }
     }
   });
