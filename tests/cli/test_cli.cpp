@@ -32,22 +32,28 @@ CommandResult run_cli(const std::string& args) {
   return {WEXITSTATUS(status), output};
 }
 
+// A model `name` (opset 13) whose graph input is a float x of the given shape.
+Variable* start_model(Graph& g, const std::string& name, std::vector<Dim> x_shape) {
+  g.model.opset_imports = {{"", 13}};
+  g.model.ir_version = 8;
+  g.name = name;
+  Variable* x = g.create_variable("x");
+  x->dtype = DataType::Float;
+  x->shape = std::move(x_shape);
+  g.add_graph_input(x);
+  return x;
+}
+
 // y = Relu(x) + b, saved as an ONNX file.
 std::string write_small_model(const testing::TempDir& dir) {
   Graph g;
-  g.model.opset_imports = {{"", 13}};
-  g.model.ir_version = 8;
-  g.name = "small";
-  Variable* x = g.create_variable("x");
-  x->dtype = DataType::Float;
-  x->shape = std::vector<Dim>{{-1, "N"}, {3, ""}};
+  Variable* x = start_model(g, "small", {{-1, "N"}, {3, ""}});
   Variable* r = g.create_variable("r");
   Variable* b = g.create_variable("b", Tensor::from_vector<float>({3}, {1, 2, 3}));
   Variable* y = g.create_variable("y");
   y->dtype = DataType::Float;
   g.create_operation("Relu", "relu", {x}, {r});
   g.create_operation("Add", "add", {r, b}, {y});
-  g.add_graph_input(x);
   g.add_graph_output(y);
   const std::string path = dir.file("small.onnx");
   save_onnx_graph(g, path);
@@ -57,14 +63,7 @@ std::string write_small_model(const testing::TempDir& dir) {
 // Four 3x3 Convs with Relus on [N, 3, 8, 8]: a chain the channels-last pass converts.
 std::string write_conv_chain_model(const testing::TempDir& dir) {
   Graph g;
-  g.model.opset_imports = {{"", 13}};
-  g.model.ir_version = 8;
-  g.name = "convs";
-  Variable* x = g.create_variable("x");
-  x->dtype = DataType::Float;
-  x->shape = std::vector<Dim>{{-1, "N"}, {3, ""}, {8, ""}, {8, ""}};
-  g.add_graph_input(x);
-  Variable* v = x;
+  Variable* v = start_model(g, "convs", {{-1, "N"}, {3, ""}, {8, ""}, {8, ""}});
   for (int i = 0; i < 4; ++i) {
     const int64_t in = i ? 16 : 3;
     Variable* w = g.create_variable(
