@@ -60,6 +60,7 @@ struct Attribute {
   static Attribute make_ints(std::string name, std::vector<int64_t> values);
   static Attribute make_floats(std::string name, std::vector<float> values);
   static Attribute make_tensor(std::string name, Tensor value);
+  static Attribute make_graph(std::string name, std::shared_ptr<Graph> value);  // a subgraph
 };
 
 }  // namespace qforge

@@ -5,21 +5,36 @@ namespace qforge {
 
 const char* attribute_type_name(AttributeType type) {
   switch (type) {
-    case AttributeType::Undefined: return "undefined";
-    case AttributeType::Float: return "float";
-    case AttributeType::Int: return "int";
-    case AttributeType::String: return "string";
-    case AttributeType::Tensor: return "tensor";
-    case AttributeType::Graph: return "graph";
-    case AttributeType::Floats: return "floats";
-    case AttributeType::Ints: return "ints";
-    case AttributeType::Strings: return "strings";
-    case AttributeType::Tensors: return "tensors";
-    case AttributeType::Graphs: return "graphs";
-    case AttributeType::SparseTensor: return "sparse_tensor";
-    case AttributeType::SparseTensors: return "sparse_tensors";
-    case AttributeType::TypeProto: return "type_proto";
-    case AttributeType::TypeProtos: return "type_protos";
+    case AttributeType::Undefined:
+      return "undefined";
+    case AttributeType::Float:
+      return "float";
+    case AttributeType::Int:
+      return "int";
+    case AttributeType::String:
+      return "string";
+    case AttributeType::Tensor:
+      return "tensor";
+    case AttributeType::Graph:
+      return "graph";
+    case AttributeType::Floats:
+      return "floats";
+    case AttributeType::Ints:
+      return "ints";
+    case AttributeType::Strings:
+      return "strings";
+    case AttributeType::Tensors:
+      return "tensors";
+    case AttributeType::Graphs:
+      return "graphs";
+    case AttributeType::SparseTensor:
+      return "sparse_tensor";
+    case AttributeType::SparseTensors:
+      return "sparse_tensors";
+    case AttributeType::TypeProto:
+      return "type_proto";
+    case AttributeType::TypeProtos:
+      return "type_protos";
   }
   return "unknown";
 }
@@ -64,6 +79,13 @@ Attribute Attribute::make_tensor(std::string name, Tensor value) {
   a.name = std::move(name);
   a.type = AttributeType::Tensor;
   a.t = std::move(value);
+  return a;
+}
+Attribute Attribute::make_graph(std::string name, std::shared_ptr<Graph> value) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = AttributeType::Graph;
+  a.g = std::move(value);
   return a;
 }
 

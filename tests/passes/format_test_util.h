@@ -80,14 +80,6 @@ inline std::shared_ptr<Graph> make_subgraph(Graph& owner_graph, const std::strin
   return sub;
 }
 
-inline Attribute graph_attr(const std::string& name, std::shared_ptr<Graph> g) {
-  Attribute a;
-  a.name = name;
-  a.type = AttributeType::Graph;
-  a.g = std::move(g);
-  return a;
-}
-
 // The concrete shape for a graph input: symbolic dims take values from `dynamic` in order,
 // then 1.
 inline Shape concrete_shape(const Variable& v, const std::vector<int64_t>& dynamic) {

@@ -116,9 +116,9 @@ TEST(FormatConstantToParameter, ConstantsInsideSubgraphs) {
   graph_output(*else_branch,
                constant(*else_branch, "else_c", Attribute::make_tensor("value", floats({4}, 4))));
   Variable* y = g->create_variable("y");
-  Operation* if_op = g->create_operation(
-      "If", "if", {cond}, {y},
-      {graph_attr("then_branch", then_branch), graph_attr("else_branch", else_branch)});
+  Operation* if_op = g->create_operation("If", "if", {cond}, {y},
+                                         {Attribute::make_graph("then_branch", then_branch),
+                                          Attribute::make_graph("else_branch", else_branch)});
   then_branch->owner = if_op;
   else_branch->owner = if_op;
   graph_output(*g, y);

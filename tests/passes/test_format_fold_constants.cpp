@@ -100,9 +100,9 @@ TEST(FormatFoldConstants, SubgraphOpsStay) {
   auto else_branch = make_subgraph(*g, "else");
   graph_output(*else_branch, param(*else_branch, "e", floats({2}, 2)));
   Variable* y = g->create_variable("y");
-  Operation* if_op = g->create_operation(
-      "If", "if", {cond}, {y},
-      {graph_attr("then_branch", then_branch), graph_attr("else_branch", else_branch)});
+  Operation* if_op = g->create_operation("If", "if", {cond}, {y},
+                                         {Attribute::make_graph("then_branch", then_branch),
+                                          Attribute::make_graph("else_branch", else_branch)});
   then_branch->owner = else_branch->owner = if_op;
   graph_output(*g, y);
   fold_constants(*g);

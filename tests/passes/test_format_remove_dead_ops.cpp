@@ -50,9 +50,9 @@ TEST(FormatRemoveDeadOps, KeepsValuesSubgraphsRead) {
   graph_output(*else_branch,
                add_op(*else_branch, "Relu", {else_branch->create_variable("x")}, {}, "else_relu"));
   Variable* y = g->create_variable("y");
-  Operation* if_op = g->create_operation(
-      "If", "if", {cond}, {y},
-      {graph_attr("then_branch", then_branch), graph_attr("else_branch", else_branch)});
+  Operation* if_op = g->create_operation("If", "if", {cond}, {y},
+                                         {Attribute::make_graph("then_branch", then_branch),
+                                          Attribute::make_graph("else_branch", else_branch)});
   then_branch->owner = else_branch->owner = if_op;
   graph_output(*g, y);
 

@@ -79,9 +79,9 @@ TEST(FormatRemoveIdentity, KeepsNamesSubgraphsRead) {
   graph_output(*else_branch, add_op(*else_branch, "Sigmoid",
                                     {else_branch->create_variable("ident")}, {}, "else_sig"));
   Variable* y = g->create_variable("y");
-  Operation* if_op = g->create_operation(
-      "If", "if", {cond}, {y},
-      {graph_attr("then_branch", then_branch), graph_attr("else_branch", else_branch)});
+  Operation* if_op = g->create_operation("If", "if", {cond}, {y},
+                                         {Attribute::make_graph("then_branch", then_branch),
+                                          Attribute::make_graph("else_branch", else_branch)});
   then_branch->owner = else_branch->owner = if_op;
   graph_output(*g, y);
   auto after = run_and_compare(*g, remove_identity);

@@ -862,14 +862,6 @@ TEST(ChannelsLast, MalformedConvStaysAndFailsTheSame) {
   EXPECT_EQ(got_kind, want_kind);
 }
 
-Attribute graph_attribute(const std::string& name, std::shared_ptr<Graph> body) {
-  Attribute a;
-  a.name = name;
-  a.type = AttributeType::Graph;
-  a.g = std::move(body);
-  return a;
-}
-
 // If branches that read chain values by name ("conv1"; "conv3", which a Relu follows): those
 // leave the chain through a Transpose under their own name, and conv3 keeps its Relu apart.
 TEST(ChannelsLast, ValuesReadByIfBranchesLeaveTheChain) {
@@ -897,9 +889,9 @@ TEST(ChannelsLast, ValuesReadByIfBranchesLeaveTheChain) {
   };
   auto then_body = branch("then", "conv1"), else_body = branch("else", "conv3");
   Variable* picked = g.create_variable("picked");
-  Operation* if_op = g.create_operation(
-      "If", "if", {cond}, {picked},
-      {graph_attribute("then_branch", then_body), graph_attribute("else_branch", else_body)});
+  Operation* if_op = g.create_operation("If", "if", {cond}, {picked},
+                                        {Attribute::make_graph("then_branch", then_body),
+                                         Attribute::make_graph("else_branch", else_body)});
   then_body->owner = else_body->owner = if_op;
   b.output(picked);
   for (bool which : {true, false}) {
@@ -960,9 +952,9 @@ TEST(ChannelsLast, ExecutorFusionKeepsConvOutputForIfBody) {
     body->add_graph_output(out);
     bodies.push_back(body);
   }
-  Operation* if_op = g.create_operation(
-      "If", "if", {cond}, {g.create_variable("picked")},
-      {graph_attribute("then_branch", bodies[0]), graph_attribute("else_branch", bodies[1])});
+  Operation* if_op = g.create_operation("If", "if", {cond}, {g.create_variable("picked")},
+                                        {Attribute::make_graph("then_branch", bodies[0]),
+                                         Attribute::make_graph("else_branch", bodies[1])});
   for (auto& body : bodies) body->owner = if_op;
   b.output(g.find_variable("picked"));
   const std::map<std::string, Tensor> in{{"x", random_input({1, 4, 8, 8})},

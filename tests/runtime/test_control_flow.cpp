@@ -29,14 +29,6 @@ std::shared_ptr<Graph> make_body(const std::string& name, size_t inputs, size_t 
   return g;
 }
 
-Attribute graph_attr(const std::string& name, std::shared_ptr<Graph> g) {
-  Attribute a;
-  a.name = name;
-  a.type = AttributeType::Graph;
-  a.g = std::move(g);
-  return a;
-}
-
 using BodyFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 // Runs one control-flow op; `bodies` maps body names to their C++ implementation. `calls`
@@ -82,8 +74,8 @@ TEST(If, PicksTheBranch) {
        }},
       {"else",
        [](const std::vector<Tensor>&) { return std::vector<Tensor>{Tensor::scalar<float>(7)}; }}};
-  std::vector<Attribute> attrs{graph_attr("then_branch", make_body("then", 0, 1)),
-                               graph_attr("else_branch", make_body("else", 0, 1))};
+  std::vector<Attribute> attrs{Attribute::make_graph("then_branch", make_body("then", 0, 1)),
+                               Attribute::make_graph("else_branch", make_body("else", 0, 1))};
   auto out = run_cf("If", 13, {Tensor::scalar<bool>(true)}, attrs, 1, bodies);
   EXPECT_EQ(floats(out[0]), (std::vector<float>{1, 2}));
   out = run_cf("If", 13, {Tensor::from_vector<bool>({1}, {false})}, attrs, 1, bodies);
@@ -107,7 +99,7 @@ BodyFn counting_body(int64_t stop) {
 }
 
 std::vector<Attribute> loop_attrs() {
-  return {graph_attr("body", make_body("body", 3, 3, std::vector<Dim>{{2, ""}}))};
+  return {Attribute::make_graph("body", make_body("body", 3, 3, std::vector<Dim>{{2, ""}}))};
 }
 
 TEST(Loop, TripCountConditionAndScanOutputs) {
@@ -172,7 +164,7 @@ std::vector<Tensor> sum_body(const std::vector<Tensor>& in) {
 TEST(Scan, Opset9AxesAndDirections) {
   // x: [2, 3] scanned along axis 1 (3 steps of [2]), in reverse.
   const Tensor x = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 10, 20, 30});
-  std::vector<Attribute> attrs{graph_attr("body", make_body("sum", 2, 2)),
+  std::vector<Attribute> attrs{Attribute::make_graph("body", make_body("sum", 2, 2)),
                                Attribute::make_int("num_scan_inputs", 1),
                                Attribute::make_ints("scan_input_axes", {1}),
                                Attribute::make_ints("scan_input_directions", {1}),
@@ -192,7 +184,7 @@ TEST(Scan, Opset9AxesAndDirections) {
 
 TEST(Scan, Opset9DefaultAxisMatchesNodeTest) {
   // test_scan9_sum: initial [0, 0], x [[1, 2], [3, 4], [5, 6]].
-  std::vector<Attribute> attrs{graph_attr("body", make_body("sum", 2, 2)),
+  std::vector<Attribute> attrs{Attribute::make_graph("body", make_body("sum", 2, 2)),
                                Attribute::make_int("num_scan_inputs", 1)};
   auto out = run_cf("Scan", 9,
                     {Tensor::from_vector<float>({2}, {0, 0}),
@@ -206,7 +198,7 @@ TEST(Scan, Opset9DefaultAxisMatchesNodeTest) {
 TEST(Scan, Opset8BatchAndSequenceLengths) {
   // Batch 2, sequence 3, elements [1]; entry 1 runs only 1 step, its tail is zero-padded.
   const Tensor x = Tensor::from_vector<float>({2, 3, 1}, {1, 2, 3, 10, 20, 30});
-  std::vector<Attribute> attrs{graph_attr("body", make_body("sum", 2, 2)),
+  std::vector<Attribute> attrs{Attribute::make_graph("body", make_body("sum", 2, 2)),
                                Attribute::make_int("num_scan_inputs", 1)};
   auto out = run_cf(
       "Scan", 8,
@@ -223,7 +215,7 @@ TEST(Scan, Opset8BatchAndSequenceLengths) {
 }
 
 TEST(Scan, MismatchedLengthsAreErrors) {
-  std::vector<Attribute> attrs{graph_attr("body", make_body("two", 3, 1)),
+  std::vector<Attribute> attrs{Attribute::make_graph("body", make_body("two", 3, 1)),
                                Attribute::make_int("num_scan_inputs", 2)};
   BodyFn body = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0]}; };
   EXPECT_THROW(
@@ -263,8 +255,8 @@ TEST(Loop, RunsInExecutorWithOuterScopeValue) {
   body->create_operation("Identity", "copy", {v_out}, {s_out});
   for (Variable* out : {cond_out, v_out, s_out}) body->add_graph_output(out);
   for (const auto& op : body->operations()) op->opset = 13;
-  Operation* loop =
-      g.create_operation("Loop", "loop", {m, nullptr, v0}, {vf, scan}, {graph_attr("body", body)});
+  Operation* loop = g.create_operation("Loop", "loop", {m, nullptr, v0}, {vf, scan},
+                                       {Attribute::make_graph("body", body)});
   loop->opset = 13;
   body->owner = loop;
   g.add_graph_output(vf);
