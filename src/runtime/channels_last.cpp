@@ -7,6 +7,7 @@
 // in tests/runtime/test_channels_last.cpp.
 #include "qforge/channels_last.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -66,6 +67,29 @@ const std::unordered_set<std::string>& elementwise_unary() {
   return ops;
 }
 
+bool is_transpose(const Operation* op, const int64_t (&perm)[4]) {
+  return op && is_standard(*op) && op->type == "Transpose" &&
+         op->attr_ints("perm") == std::vector<int64_t>(std::begin(perm), std::end(perm));
+}
+
+// A value a Transpose made from channels-last data ([N, H, W, C] -> [N, C, H, W], as models
+// converted from TensorFlow start): its twin is that data, no Transpose needed.
+Variable* channels_last_source(const Variable* v) {
+  const Operation* p = v ? v->producer() : nullptr;
+  return is_transpose(p, kToChannelsFirst) ? p->input(0) : nullptr;
+}
+
+// A ConstantOfShape of a constant 4-D shape (a zero fill that pads channels, in BlazeFace): in
+// a chain, made again with the shape permuted.
+bool is_constant_fill(const Variable* v) {
+  const Operation* p = v ? v->producer() : nullptr;
+  if (!p || !is_standard(*p) || p->type != "ConstantOfShape") return false;
+  const Tensor* shape = constant_value(p->input(0));
+  const Tensor* value = p->attr_tensor("value");  // absent: float zeros
+  return shape && shape->dtype() == DataType::Int64 && shape->numel() == 4 &&
+         (!value || value->dtype() == DataType::Float);
+}
+
 // Global pools read a chain value and write [N, C, 1, 1], which is the same memory as
 // [N, 1, 1, C]: they end a chain without a Transpose.
 bool is_global_pool(const Operation& op) {
@@ -105,7 +129,7 @@ class ChannelsLastRewrite {
     }
     for (Operation* op : fused_) graph_.remove_operation(op);
     add_exit_transposes();
-    remove_unread_constants();
+    remove_unread_ops();
     graph_.remove_unused_variables();
     graph_.topological_sort();
     if (summary_.convs > 0) graph_.model.set_opset(kernels::kChannelsLastDomain, 1);
@@ -178,15 +202,20 @@ class ChannelsLastRewrite {
 
   bool concat_joins(const Operation& op) const {
     if (op.num_outputs() != 1 || op.num_inputs() == 0) return false;
-    for (const Variable* in : op.inputs())
-      if (!in || !computed_in_chain(in) || !is_image(in)) return false;
+    bool chained = false;
+    for (const Variable* in : op.inputs()) {
+      const bool in_chain = in && computed_in_chain(in) && is_image(in);
+      if (!in_chain && !is_constant_fill(in)) return false;
+      chained |= in_chain;
+    }
+    if (!chained) return false;
     const int64_t axis = op.attr_int("axis", 1);
     return axis >= -4 && axis <= 3;
   }
 
   // Chains (ops linked by channels-last values) are kept when their Transposes in and out are
-  // few next to their Convs: each Conv saves about what a Transpose costs (BlazeFace's Convs,
-  // one or two between channel-padding Concats, would get slower).
+  // few next to their Convs (each Conv saves about what a Transpose costs) and oneDNN's memory
+  // per Conv is small next to the chain's weights and values.
   void keep_chains_that_pay() {
     std::unordered_map<const Operation*, const Operation*> parent;
     const auto find = [&](const Operation* op) {
@@ -198,24 +227,37 @@ class ChannelsLastRewrite {
       for (const Variable* in : op->inputs())
         if (in && computed_in_chain(in)) parent[find(op)] = find(in->producer());
     std::unordered_map<const Operation*, int> convs, conversions;
+    std::unordered_map<const Operation*, int64_t> weight_bytes, largest_value;
     std::unordered_map<const Operation*, std::unordered_set<const Variable*>> entries;
     const std::unordered_set<const Operation*> member_set(members_.begin(), members_.end());
     for (const Operation* op : members_) {
       const Operation* chain = find(op);
       if (op->type != "Conv") continue;
       ++convs[chain];
-      if (!computed_in_chain(op->input(0))) entries[chain].insert(op->input(0));
+      weight_bytes[chain] += static_cast<int64_t>(constant_value(op->input(1))->nbytes());
+      if (!computed_in_chain(op->input(0)) && !channels_last_source(op->input(0)))
+        entries[chain].insert(op->input(0));
     }
     for (const auto& [chain, vars] : entries) conversions[chain] += static_cast<int>(vars.size());
     for (const Variable* v : in_chain_) {
+      int64_t bytes = 4;  // float; a symbolic batch counts as 1
+      for (const Dim& d : v->shape ? *v->shape : std::vector<Dim>{})
+        bytes *= d.is_static() ? d.value : 1;
+      int64_t& largest = largest_value[find(v->producer())];
+      largest = std::max(largest, bytes);
+    }
+    for (const Variable* v : in_chain_) {
       bool read_outside = graph_.is_graph_output(v) || read_by_subgraphs_.count(v->name);
-      for (const Operation* c : v->consumers()) read_outside |= !member_set.count(c);
+      for (const Operation* c : v->consumers())
+        read_outside |= !member_set.count(c) && !folds_into_twin(c);
       if (read_outside) ++conversions[find(v->producer())];
     }
     for (const Operation* op : members_) {
       const Operation* chain = find(op);
-      if (!options_.only_chains_that_pay || 2 * conversions[chain] <= convs[chain])
-        kept_.insert(op);
+      const bool pays = 2 * conversions[chain] <= convs[chain] &&
+                        weight_bytes[chain] + largest_value[chain] >=
+                            2 * options_.conv_overhead_bytes * convs[chain];
+      if (!options_.only_chains_that_pay || pays) kept_.insert(op);
     }
     in_chain_.clear();  // from here: the values of kept chains only
     for (const Operation* op : members_)
@@ -229,11 +271,31 @@ class ChannelsLastRewrite {
   // The channels-last twin of `v`: made by a rewritten op, or by a Transpose added here.
   Variable* channels_last(Variable* v) {
     if (auto it = twin_.find(v); it != twin_.end()) return it->second;
+    if (Variable* source = channels_last_source(v)) return twin_[v] = source;
     Variable* t = new_twin(v);
     graph_.create_operation(
         "Transpose", graph_.unique_operation_name(v->name + "/to_channels_last"), {v}, {t},
         {Attribute::make_ints("perm", {std::begin(kToChannelsLast), std::end(kToChannelsLast)})});
     ++summary_.transposes;
+    return t;
+  }
+
+  // A ConstantOfShape of the permuted shape, with the same value.
+  Variable* channels_last_fill(Variable* v) {
+    if (auto it = twin_.find(v); it != twin_.end()) return it->second;
+    const Operation* fill = v->producer();
+    const std::vector<int64_t> s = constant_value(fill->input(0))->to_int64_vector();
+    Variable* shape =
+        graph_.create_variable(v->name + "/channels_last_shape",
+                               Tensor::from_vector<int64_t>({4}, {s[0], s[2], s[3], s[1]}));
+    shape->dtype = DataType::Int64;
+    shape->shape = std::vector<Dim>{Dim{4, {}}};
+    Variable* t = new_twin(v);
+    t->dtype = DataType::Float;
+    t->shape = std::vector<Dim>{Dim{s[0], {}}, Dim{s[2], {}}, Dim{s[3], {}}, Dim{s[1], {}}};
+    graph_.create_operation("ConstantOfShape",
+                            graph_.unique_operation_name(fill->name + "/channels_last"), {shape},
+                            {t}, fill->attributes);
     return t;
   }
 
@@ -276,6 +338,8 @@ class ChannelsLastRewrite {
         graph_.set_input(op, i, twin_.at(in));
       else if (in && pool)  // a pool starting a chain (only_chains_that_pay off)
         graph_.set_input(op, i, channels_last(in));
+      else if (in && op->type == "Concat")  // a constant fill (concat_joins checked)
+        graph_.set_input(op, i, channels_last_fill(in));
     if (pool) {
       make_internal(op, "ChannelsLast" + op->type);
       ++summary_.pools;
@@ -379,11 +443,14 @@ class ChannelsLastRewrite {
     ++summary_.fused_activations;
   }
 
-  // Constant ops whose weights were packed (PaddleOCR's): their plain copy goes.
-  void remove_unread_constants() {
+  // Ops left without readers: Constants whose weights were packed (PaddleOCR's; their plain
+  // copy goes), a model's own Transpose to NCHW or zero fill that the chain reads around.
+  void remove_unread_ops() {
     std::vector<Operation*> unread;
     for (const auto& op : graph_.operations()) {
-      if (op->type != "Constant" || !is_standard(*op) || op->num_outputs() != 1) continue;
+      if (!is_standard(*op) || op->num_outputs() != 1 ||
+          !(op->type == "Constant" || op->type == "Transpose" || op->type == "ConstantOfShape"))
+        continue;
       const Variable* out = op->output(0);
       if (out && out->consumers().empty() && !graph_.is_graph_output(out) &&
           !read_by_subgraphs_.count(out->name))
@@ -394,8 +461,23 @@ class ChannelsLastRewrite {
 
   // Variables computed in a chain and still read outside it (or graph outputs) are computed
   // back from their twin.
+  // A Transpose back to channels-last ([N, C, H, W] -> [N, H, W, C]) whose output is no graph
+  // output: its readers can read the twin instead.
+  bool folds_into_twin(const Operation* c) const {
+    return is_transpose(c, kToChannelsLast) && c->output(0) &&
+           !graph_.is_graph_output(c->output(0)) && !read_by_subgraphs_.count(c->output(0)->name);
+  }
+
   void add_exit_transposes() {
     for (Variable* v : produced_) {
+      std::vector<Operation*> folded;
+      for (Operation* c : v->consumers())
+        if (folds_into_twin(c) && std::find(folded.begin(), folded.end(), c) == folded.end())
+          folded.push_back(c);
+      for (Operation* c : folded) {
+        graph_.replace_all_uses(c->output(0), twin_.at(v));
+        graph_.remove_operation(c);
+      }
       if (v->consumers().empty() && !graph_.is_graph_output(v) &&
           !read_by_subgraphs_.count(v->name))
         continue;

@@ -60,15 +60,16 @@ std::string write_small_model(const testing::TempDir& dir) {
   return path;
 }
 
-// Four 3x3 Convs with Relus on [N, 3, 8, 8]: a chain the channels-last pass converts.
+// Four 3x3 Convs with Relus on [N, 3, 8, 8] to 96 channels: a chain the channels-last pass
+// converts (its Convs are big enough).
 std::string write_conv_chain_model(const testing::TempDir& dir) {
   Graph g;
   Variable* v = start_model(g, "convs", {{-1, "N"}, {3, ""}, {8, ""}, {8, ""}});
   for (int i = 0; i < 4; ++i) {
-    const int64_t in = i ? 16 : 3;
+    const int64_t in = i ? 96 : 3;
     Variable* w = g.create_variable(
         fmt::format("w{}", i),
-        testing::random_tensor(DataType::Float, {16, in, 3, 3}, 10 + i, -0.3f, 0.3f));
+        testing::random_tensor(DataType::Float, {96, in, 3, 3}, 10 + i, -0.1f, 0.1f));
     Variable* c = g.create_variable(fmt::format("c{}", i));
     Variable* r = g.create_variable(fmt::format("r{}", i));
     g.create_operation("Conv", fmt::format("conv{}", i), {v, w}, {c},
@@ -94,7 +95,7 @@ TEST(Cli, RunAndBenchLayouts) {
   }
   const Tensor converted = read_npy(dir.file("channels-last/r3.npy"));
   const Tensor as_loaded = read_npy(dir.file("onnx/r3.npy"));
-  EXPECT_EQ(converted.shape(), (Shape{2, 16, 8, 8}));
+  EXPECT_EQ(converted.shape(), (Shape{2, 96, 8, 8}));
   EXPECT_EQ(testing::compare_tensors(converted, as_loaded, 1e-5, 1e-6), "");
   CommandResult bench = run_cli(fmt::format("bench {} --batch 2 --repeat 3", model));
   ASSERT_EQ(bench.exit_code, 0) << bench.output;

@@ -185,11 +185,20 @@ struct Converted {
   ChannelsLastSummary summary;
 };
 
+// The tests' Convs and values are small: no limit on oneDNN's memory per Conv.
+ChannelsLastOptions small_convs(int threads = 1, bool fuse_activations = true) {
+  ChannelsLastOptions options;
+  options.threads = threads;
+  options.fuse_activations = fuse_activations;
+  options.conv_overhead_bytes = 0;
+  return options;
+}
+
 // Converts a copy of `graph` and expects it to compute the same outputs, under the same names
 // and declared shapes, as `graph` on `inputs` (run with the executor's own Conv + Relu/Clip
 // fusion unless `unfused_reference`).
 Converted convert_and_compare(const Graph& graph, const std::map<std::string, Tensor>& inputs,
-                              ChannelsLastOptions options = {1, true},
+                              ChannelsLastOptions options = small_convs(),
                               bool unfused_reference = false) {
   Converted c{graph.deep_copy(), {}};
   c.summary = convert_to_channels_last(*c.graph, options);
@@ -463,7 +472,7 @@ TEST(ChannelsLast, WeightsFromConstantOps) {
 TEST(ChannelsLast, PackedForAnotherThreadCount) {
   const auto g = conv_chain(4, {1, 16, 12, 12});
   const Tensor x = random_input({1, 16, 12, 12});
-  const Converted c = convert_and_compare(*g, {{"x", x}}, {8, true});
+  const Converted c = convert_and_compare(*g, {{"x", x}}, small_convs(8));
   EXPECT_EQ(c.summary.convs, 4);
   // Weights the kernel reordered are kept between runs when the executor allows it.
   const Tensor want = run(*g, {{"x", x}}).at("conv3");
@@ -503,7 +512,7 @@ TEST(ChannelsLast, DynamicBatch) {
     SCOPED_TRACE(symbolic ? "symbolic batch on every value" : "values traced with batch 1");
     const auto g = dynamic_batch_graph(symbolic);
     auto converted = g->deep_copy();
-    const ChannelsLastSummary s = convert_to_channels_last(*converted, {1, true});
+    const ChannelsLastSummary s = convert_to_channels_last(*converted, small_convs());
     EXPECT_EQ(s.convs, 4);
     EXPECT_EQ(s.pools, 1);
     EXPECT_EQ(s.other_ops, 2);  // half, sigmoid
@@ -553,6 +562,54 @@ TEST(ChannelsLast, ChainPaysFromFourConvs) {
       EXPECT_EQ(op_signatures(*c.graph), op_signatures(*g));
     }
   }
+}
+
+// oneDNN's memory per Conv outweighs small chains: by default the Convs' weights plus the
+// largest value must hold twice 72 KiB per Conv (8 -> 8 channels 3x3 on 6x6: 2.3 KiB a Conv;
+// 128 -> 128: 576 KiB).
+TEST(ChannelsLast, ChainOfSmallConvsStaysNchw) {
+  for (int64_t channels : {8, 128}) {
+    SCOPED_TRACE(std::to_string(channels) + " channels");
+    GraphBuilder b;
+    Variable* v = b.input("x", {dim(1), dim(channels), dim(6), dim(6)});
+    for (int i = 0; i < 4; ++i) v = b.conv3x3("conv" + std::to_string(i), v, channels, channels);
+    b.output(v);
+    const Tensor input = random_input({1, channels, 6, 6});
+    b.trace({{"x", input}});
+    ChannelsLastOptions options;
+    options.threads = 1;
+    const Converted c = convert_and_compare(b.graph(), {{"x", input}}, options);
+    EXPECT_EQ(c.summary.convs, channels == 128 ? 4 : 0);
+  }
+}
+
+// A model that starts with its own Transpose from channels-last data and ends with Transposes
+// back (as converted from TensorFlow, like BlazeFace): the chain reads and writes around them,
+// with no Transpose of its own; a ConstantOfShape zero fill that pads channels joins through its
+// Concat.
+TEST(ChannelsLast, FoldsModelTransposesAndJoinsChannelFills) {
+  GraphBuilder b;
+  Variable* x = b.input("x", {dim(1), dim(9), dim(9), dim(4)});
+  Variable* v = b.op("Transpose", "to_nchw", {x}, {Attribute::make_ints("perm", kToChannelsFirst)});
+  for (int i = 0; i < 4; ++i) v = b.conv3x3("conv" + std::to_string(i), v, i ? 8 : 4, 8);
+  Variable* fill = b.op("ConstantOfShape", "fill",
+                        {b.param("fill_shape", Tensor::from_vector<int64_t>({4}, {1, 3, 9, 9}))});
+  Variable* padded = b.op("Concat", "pad_channels", {v, fill}, {Attribute::make_int("axis", 1)});
+  Variable* back =
+      b.op("Transpose", "to_nhwc", {padded}, {Attribute::make_ints("perm", kToChannelsLast)});
+  b.output(b.op("Relu", "head", {back}));
+  const Tensor input = random_input({1, 9, 9, 4});
+  b.trace({{"x", input}});
+  const Converted c = convert_and_compare(b.graph(), {{"x", input}});
+  EXPECT_EQ(c.summary.convs, 4);
+  EXPECT_EQ(c.summary.transposes, 0);
+  EXPECT_EQ(count_ops(*c.graph, "Transpose"), 0);
+  const Operation* concat = c.graph->find_operation("pad_channels");
+  ASSERT_NE(concat, nullptr);
+  EXPECT_EQ(concat->attr_int("axis", 1), 3);
+  EXPECT_EQ(concat->input(1)->producer()->type, "ConstantOfShape");
+  EXPECT_EQ(concat->input(1)->producer()->input(0)->value.to_int64_vector(),
+            (std::vector<int64_t>{1, 9, 9, 3}));
 }
 
 // x -> conv0 -> Relu -> conv1 = "mid" (output, read on) -> conv2 -> Relu = "act" (output, read
@@ -623,7 +680,7 @@ TEST(ChannelsLast, UnfusedActivationsKeepNanAndInf) {
   p[2 * 16 + 3] = std::numeric_limits<float>::quiet_NaN();             // channel 0, (2, 3)
   p[16 * 16 + 12 * 16 + 12] = std::numeric_limits<float>::infinity();  // channel 1, (12, 12)
 
-  const Converted conv = convert_and_compare(b.graph(), {{"x", input}}, {1, false});
+  const Converted conv = convert_and_compare(b.graph(), {{"x", input}}, small_convs(1, false));
   EXPECT_EQ(conv.summary.convs, 4);
   EXPECT_EQ(conv.summary.fused_activations, 0);
   EXPECT_EQ(count_ops(*conv.graph, "Relu"), 2);
@@ -850,7 +907,7 @@ TEST(ChannelsLast, MalformedConvStaysAndFailsTheSame) {
   const std::map<std::string, Tensor> inputs{{"x", random_input({1, 4, 10, 10})}};
 
   auto converted = b.graph().deep_copy();
-  const ChannelsLastSummary s = convert_to_channels_last(*converted, {1, true});
+  const ChannelsLastSummary s = convert_to_channels_last(*converted, small_convs());
   EXPECT_EQ(s.convs, 4);
   EXPECT_EQ(converted->find_operation("bad")->type, "Conv");
   EXPECT_EQ(converted->find_operation("bad")->input(0)->name, "conv3");
@@ -901,7 +958,7 @@ TEST(ChannelsLast, ValuesReadByIfBranchesLeaveTheChain) {
     b.trace(in);
     // The reference unfused: the executor's own fusion hides conv3 from the else branch (see
     // ExecutorFusionKeepsConvOutputForIfBody).
-    const Converted c = convert_and_compare(g, in, {1, true}, true);
+    const Converted c = convert_and_compare(g, in, small_convs(), true);
     EXPECT_EQ(c.summary.convs, 8);
     EXPECT_EQ(c.summary.fused_activations, 1);  // relu5; relu3's Conv output is read by else
     EXPECT_EQ(c.summary.transposes, 4);         // x; conv1, conv3 and conv7 back
