@@ -248,18 +248,25 @@ void Graph::replace_all_uses(Variable* from, Variable* to) {
   replace_graph_output(from, to);
 }
 
+namespace {
+// Wires a single-input single-output op: `in` -> op -> `out` (its first ports, made if absent).
+void wire_through(Graph& graph, Operation* op, Variable* in, Variable* out) {
+  if (op->num_inputs() == 0)
+    graph.add_input(op, in);
+  else
+    graph.set_input(op, 0, in);
+  if (op->num_outputs() == 0)
+    graph.add_output(op, out);
+  else
+    graph.set_output(op, 0, out);
+}
+}  // namespace
+
 Variable* Graph::insert_op_before(Operation* op, Operation* consumer, size_t index) {
   Variable* feed = consumer->input(index);
   QF_ASSERT(feed != nullptr);
   Variable* link = create_variable(feed->name + "_" + op->type);
-  if (op->inputs_.empty())
-    add_input(op, feed);
-  else
-    set_input(op, 0, feed);
-  if (op->outputs_.empty())
-    add_output(op, link);
-  else
-    set_output(op, 0, link);
+  wire_through(*this, op, feed, link);
   set_input(consumer, index, link);
   return link;
 }
@@ -270,14 +277,7 @@ Variable* Graph::insert_op_after(Operation* op, Operation* producer, size_t inde
   Variable* link = create_variable(out->name + "_" + op->type);
   // Former consumers (and graph outputs) now read op's output.
   replace_all_uses(out, link);
-  if (op->inputs_.empty())
-    add_input(op, out);
-  else
-    set_input(op, 0, out);
-  if (op->outputs_.empty())
-    add_output(op, link);
-  else
-    set_output(op, 0, link);
+  wire_through(*this, op, out, link);
   // Keep graph output names stable: swap names so the graph output keeps its original name.
   if (is_graph_output(link)) {
     variables_by_name_.erase(out->name);

@@ -378,17 +378,32 @@ class ChannelsLastRewrite {
     ++summary_.convs;
   }
 
-  // An Add of the Conv's output (its only reader) and a same-shaped value computed earlier in
-  // the chain (ResNet's shortcut): the Conv adds that value, its fourth input, to its output.
-  void fuse_residual_add(Operation* conv) {
-    Variable* out = conv->output(0);
+  // The op that alone reads the Conv's output, when nothing else can see that output (graph
+  // outputs, If/Loop/Scan bodies): it may then run inside the Conv.
+  Operation* sole_reader(const Operation* conv) const {
+    const Variable* out = conv->output(0);
     if (out->consumers().size() != 1 || graph_.is_graph_output(out) ||
         read_by_subgraphs_.count(out->name))
-      return;
-    Operation* add = out->consumers()[0];
-    if (add->type != "Add" || !kept_.count(add) || add->num_inputs() != 2 ||
+      return nullptr;
+    return out->consumers()[0];
+  }
+
+  // The Conv now writes `reader`'s output; `reader` is removed with the other fused ops.
+  void absorb(Operation* conv, Operation* reader) {
+    Variable* result = reader->output(0);
+    graph_.set_output(reader, 0, nullptr);
+    graph_.set_output(conv, 0, result);
+    fused_.insert(reader);
+  }
+
+  // An Add of the Conv's output and a same-shaped value computed earlier in the chain (ResNet's
+  // shortcut): the Conv adds that value, its fourth input, to its output.
+  void fuse_residual_add(Operation* conv) {
+    Operation* add = sole_reader(conv);
+    if (!add || add->type != "Add" || !kept_.count(add) || add->num_inputs() != 2 ||
         add->input(0) == add->input(1))
       return;
+    const Variable* out = conv->output(0);
     Variable* other = add->input(0) == out ? add->input(1) : add->input(0);
     // The other value is a twin already made by a chain op that came first: no cycle forms.
     auto twin = twin_.find(other);
@@ -399,21 +414,15 @@ class ChannelsLastRewrite {
       return;
     if (conv->num_inputs() < 3) graph_.add_input(conv, nullptr);  // no bias
     graph_.add_input(conv, twin->second);
-    Variable* result = add->output(0);
-    graph_.set_output(add, 0, nullptr);
-    graph_.set_output(conv, 0, result);
-    fused_.insert(add);
+    absorb(conv, add);
     ++summary_.fused_adds;
   }
 
   // A Relu or Clip with known bounds as the Conv's only reader: it runs inside the Conv.
   void fuse_activation(Operation* conv) {
-    Variable* out = conv->output(0);
-    if (out->consumers().size() != 1 || graph_.is_graph_output(out) ||
-        read_by_subgraphs_.count(out->name))
+    Operation* act = sole_reader(conv);
+    if (!act || !is_standard(*act) || act->input(0) != conv->output(0) || act->num_outputs() != 1)
       return;
-    Operation* act = out->consumers()[0];
-    if (!is_standard(*act) || act->input(0) != out || act->num_outputs() != 1) return;
     if (act->type == "Relu") {
       conv->set_attr(Attribute::make_string("activation", "Relu"));
     } else if (act->type == "Clip") {
@@ -436,10 +445,7 @@ class ChannelsLastRewrite {
     } else {
       return;
     }
-    Variable* result = act->output(0);
-    graph_.set_output(act, 0, nullptr);
-    graph_.set_output(conv, 0, result);
-    fused_.insert(act);
+    absorb(conv, act);
     ++summary_.fused_activations;
   }
 
@@ -459,8 +465,6 @@ class ChannelsLastRewrite {
     for (Operation* op : unread) graph_.remove_operation(op);
   }
 
-  // Variables computed in a chain and still read outside it (or graph outputs) are computed
-  // back from their twin.
   // A Transpose back to channels-last ([N, C, H, W] -> [N, H, W, C]) whose output is no graph
   // output: its readers can read the twin instead.
   bool folds_into_twin(const Operation* c) const {
@@ -468,6 +472,8 @@ class ChannelsLastRewrite {
            !graph_.is_graph_output(c->output(0)) && !read_by_subgraphs_.count(c->output(0)->name);
   }
 
+  // Variables computed in a chain and still read outside it (or graph outputs) are computed
+  // back from their twin, unless their readers transpose them back to channels-last anyway.
   void add_exit_transposes() {
     for (Variable* v : produced_) {
       std::vector<Operation*> folded;
