@@ -144,6 +144,8 @@ void channels_last_conv(KernelContext& ctx) {
     return;
   }
   const int threads = std::max(ctx.num_threads(), 1);
+  // The layout the weight input is in: packed by the pass, or plain.
+  const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
   const DnnlThreads scope(threads);
 
   std::unique_ptr<KernelState> local;
@@ -155,7 +157,6 @@ void channels_last_conv(KernelContext& ctx) {
     fresh->dims = d;
     fresh->threads = threads;
     fresh->bias = b != nullptr;
-    const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
     // The whole batch in one primitive (threads share out more work) when oneDNN's own choice
     // of weight layout for it is the packed one; else one sample at a time, the shape the
     // weights were packed for; else, asking for the packed layout, if oneDNN then keeps its
@@ -210,7 +211,6 @@ void channels_last_conv(KernelContext& ctx) {
   } else if (ctx.may_keep_weights() && state->weight.defined() && state->weight.raw() == w.raw()) {
     weights = state->reordered;
   } else {
-    const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
     memory given(memory::desc(d.weights(), f32, packed), dnnl_engine(), const_cast<void*>(w.raw()));
     if (ctx.may_keep_weights()) {
       state->reordered = memory(state->pd.weights_desc(), dnnl_engine());
