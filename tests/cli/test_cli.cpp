@@ -60,16 +60,16 @@ std::string write_small_model(const testing::TempDir& dir) {
   return path;
 }
 
-// Four 3x3 Convs with Relus on [N, 3, 8, 8] to 96 channels: a chain the channels-last pass
-// converts (its Convs are big enough).
-std::string write_conv_chain_model(const testing::TempDir& dir) {
+// Four 3x3 Convs with Relus on [N, 3, 8, 8] to `width` channels: at 96 a chain the channels-last
+// pass converts; at 8 its Convs are too small to pay for oneDNN's memory.
+std::string write_conv_chain_model(const testing::TempDir& dir, int64_t width = 96) {
   Graph g;
   Variable* v = start_model(g, "convs", {{-1, "N"}, {3, ""}, {8, ""}, {8, ""}});
   for (int i = 0; i < 4; ++i) {
-    const int64_t in = i ? 96 : 3;
+    const int64_t in = i ? width : 3;
     Variable* w = g.create_variable(
         fmt::format("w{}", i),
-        testing::random_tensor(DataType::Float, {96, in, 3, 3}, 10 + i, -0.1f, 0.1f));
+        testing::random_tensor(DataType::Float, {width, in, 3, 3}, 10 + i, -0.1f, 0.1f));
     Variable* c = g.create_variable(fmt::format("c{}", i));
     Variable* r = g.create_variable(fmt::format("r{}", i));
     g.create_operation("Conv", fmt::format("conv{}", i), {v, w}, {c},
@@ -78,7 +78,7 @@ std::string write_conv_chain_model(const testing::TempDir& dir) {
     v = r;
   }
   g.add_graph_output(v);
-  const std::string path = dir.file("convs.onnx");
+  const std::string path = dir.file(fmt::format("convs{}.onnx", width));
   save_onnx_graph(g, path);
   return path;
 }
@@ -100,6 +100,15 @@ TEST(Cli, RunAndBenchLayouts) {
   CommandResult bench = run_cli(fmt::format("bench {} --batch 2 --repeat 3", model));
   ASSERT_EQ(bench.exit_code, 0) << bench.output;
   EXPECT_NE(bench.output.find("channels-last: 4 convs"), std::string::npos) << bench.output;
+  // The small model's Convs do not pay in the default layout; channels-last-all converts them.
+  const std::string small = write_conv_chain_model(dir, 8);
+  CommandResult kept = run_cli(fmt::format("bench {} --batch 2 --repeat 3", small));
+  ASSERT_EQ(kept.exit_code, 0) << kept.output;
+  EXPECT_NE(kept.output.find("channels-last: 0 convs"), std::string::npos) << kept.output;
+  CommandResult all =
+      run_cli(fmt::format("bench {} --batch 2 --repeat 3 --layout channels-last-all", small));
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_NE(all.output.find("channels-last: 4 convs"), std::string::npos) << all.output;
   CommandResult bad = run_cli(fmt::format("bench {} --batch 2 --layout nhwc", model));
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("--layout"), std::string::npos) << bad.output;

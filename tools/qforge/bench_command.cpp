@@ -103,9 +103,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print one JSON line");
   cmd->add_flag("--keep-prepared-weights", args->keep_weights,
                 "Keep conv weights in oneDNN's layout between runs (faster, more memory)");
-  cmd->add_option("--layout", args->layout,
-                  "channels-last (default: conv chains on [N, H, W, C] data, weights packed once) "
-                  "or onnx (the graph as loaded)");
+  cmd->add_option("--layout", args->layout, kLayoutHelp);
   cmd->add_option("--top", args->top, "With --profile: how many of the slowest ops to list");
   cmd->add_flag("--profile", args->profile,
                 "Also print where the time went: per op type and the slowest ops (timed runs)");

@@ -124,12 +124,14 @@ bool conv_shapes_known(const Graph& graph) {
 void apply_layout(Graph& graph, const std::string& layout,
                   const std::map<std::string, Tensor>& inputs, int threads, bool verbose) {
   if (layout == "onnx") return;
-  if (layout != "channels-last")
-    fail(ErrorKind::Argument, "--layout: expected channels-last or onnx, got '{}'", layout);
+  if (layout != "channels-last" && layout != "channels-last-all")
+    fail(ErrorKind::Argument,
+         "--layout: expected channels-last, channels-last-all or onnx, got '{}'", layout);
   if (!conv_shapes_known(graph)) trace_operation_meta(graph, inputs, ExecutorOptions{threads});
   ChannelsLastOptions options;
   options.threads = threads;
   options.fuse_activations = batch_is_finite(inputs);
+  options.only_chains_that_pay = layout == "channels-last";
   const ChannelsLastSummary s = convert_to_channels_last(graph, options);
   if (verbose)
     std::fprintf(stderr,

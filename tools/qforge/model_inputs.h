@@ -23,7 +23,12 @@ std::map<std::string, Tensor> make_random_inputs(const Graph& graph,
 
 // --layout of `run` and `bench`: "channels-last" (the default) applies the channels-last pass
 // (qforge/channels_last.h), tracing shapes on `inputs` first when the model does not declare
-// those of its Conv inputs; "onnx" runs the graph as loaded. Prints what changed with `verbose`.
+// those of its Conv inputs; "channels-last-all" converts every eligible op, whether its chain
+// pays or not; "onnx" runs the graph as loaded. Prints what changed with `verbose`.
+inline constexpr const char* kLayoutHelp =
+    "channels-last (default: conv chains that pay run on [N, H, W, C] data, weights packed "
+    "once), channels-last-all (every eligible op, whether it pays or not) or onnx (the graph as "
+    "loaded)";
 void apply_layout(Graph& graph, const std::string& layout,
                   const std::map<std::string, Tensor>& inputs, int threads, bool verbose);
 

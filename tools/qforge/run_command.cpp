@@ -56,9 +56,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input,-i", args->inputs, "name=file.npy or name=file.pb (repeatable)");
   cmd->add_option("--output-dir,-o", args->output_dir, "Write each output as DIR/<name>.npy");
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)");
-  cmd->add_option("--layout", args->layout,
-                  "channels-last (default: conv chains on [N, H, W, C] data, weights packed once) "
-                  "or onnx (the graph as loaded)");
+  cmd->add_option("--layout", args->layout, kLayoutHelp);
   cmd->callback([args] {
     const auto graph = load_onnx_graph(args->model);
     const auto inputs = read_input_files(*graph, args->inputs);
