@@ -27,12 +27,19 @@ struct ChannelsLastOptions {
   // (37 convs, 0.4 MiB of weights, values of at most 0.4 MiB) would go from 2.7 to 5.3 MiB of
   // private memory, for 0.80-0.85 instead of 1.08 ms at 1 thread. 0: no such limit.
   int64_t conv_overhead_bytes = 72 * 1024;
+  // 3x3 stride-1 Convs on planes of at least 14x14 run Winograd's F(2x2, 3x3) in oneDNN:
+  // resnet18's 56x56 and 28x28 convs take 0.70-0.75 of the time, their weights 16/9 of the
+  // memory; results stay within about 1e-6 relative. Its transforms subtract neighbouring
+  // inputs, so an Inf can become NaN where a direct conv keeps Inf: switch off for inputs that
+  // hold NaN or Inf (`qforge run` does).
+  bool winograd = true;
 };
 
 struct ChannelsLastSummary {
-  int convs = 0;         // Convs now channels-last
-  int packed_convs = 0;  // of them, with weights packed (the rest reorder them per call)
-  int pools = 0;         // MaxPool / AveragePool now channels-last
+  int convs = 0;           // Convs now channels-last
+  int packed_convs = 0;    // of them, with weights packed (the rest reorder them per call)
+  int winograd_convs = 0;  // of the packed, in Winograd's layout
+  int pools = 0;           // MaxPool / AveragePool now channels-last
   int fused_activations = 0;
   int fused_adds = 0;  // residual Adds run inside the Conv before them
   int other_ops = 0;   // element-wise and Concat ops inside chains

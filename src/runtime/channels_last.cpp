@@ -356,26 +356,33 @@ class ChannelsLastRewrite {
 
   void rewrite_conv(Operation* op) {
     Variable* x = op->input(0);
-    Variable* w = op->input(1);
     graph_.set_input(op, 0, computed_in_chain(x) ? twin_.at(x) : channels_last(x));
-    const auto& shape = *x->shape;
-    std::optional<kernels::PackedConvWeights> packed = kernels::pack_channels_last_conv_weights(
-        *op, {1, shape[1].value, shape[2].value, shape[3].value}, *constant_value(w),
-        op->num_inputs() > 2 && op->input(2), threads_);
-    if (packed && packed->format != 0) {
-      Variable* weights = graph_.create_variable(w->name + "/packed", std::move(packed->packed));
-      weights->dtype = DataType::Float;
-      weights->shape = std::vector<Dim>{Dim{weights->value.dim(0), {}}};
-      op->set_attr(Attribute::make_ints("weights_shape", constant_value(w)->shape()));
-      op->set_attr(Attribute::make_int("weights_format", packed->format));
-      graph_.set_input(op, 1, weights);
-      ++summary_.packed_convs;
-    }
     make_internal(op, "ChannelsLastConv");
     fuse_residual_add(op);
     if (options_.fuse_activations) fuse_activation(op);
+    pack_weights(op, *x->shape);
     write_twin(op, 0);
     ++summary_.convs;
+  }
+
+  // The Conv's weights (a constant) packed for oneDNN's primitive, its fused ops included.
+  void pack_weights(Operation* op, const std::vector<Dim>& x_shape) {
+    Variable* w = op->input(1);
+    std::optional<kernels::PackedConvWeights> packed = kernels::pack_channels_last_conv_weights(
+        *op, {1, x_shape[1].value, x_shape[2].value, x_shape[3].value}, *constant_value(w),
+        op->num_inputs() > 2 && op->input(2), threads_, options_.winograd);
+    if (!packed || (packed->format == 0 && packed->winograd_threads == 0)) return;
+    Variable* weights = graph_.create_variable(w->name + "/packed", std::move(packed->packed));
+    weights->dtype = DataType::Float;
+    weights->shape = std::vector<Dim>{Dim{weights->value.dim(0), {}}};
+    op->set_attr(Attribute::make_ints("weights_shape", constant_value(w)->shape()));
+    if (packed->format != 0) op->set_attr(Attribute::make_int("weights_format", packed->format));
+    if (packed->winograd_threads > 0) {
+      op->set_attr(Attribute::make_int("winograd_threads", packed->winograd_threads));
+      ++summary_.winograd_convs;
+    }
+    graph_.set_input(op, 1, weights);
+    ++summary_.packed_convs;
   }
 
   // The op that alone reads the Conv's output, when nothing else can see that output (graph

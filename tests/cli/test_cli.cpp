@@ -62,9 +62,10 @@ std::string write_small_model(const testing::TempDir& dir) {
 
 // Four 3x3 Convs with Relus on [N, 3, 8, 8] to `width` channels: at 96 a chain the channels-last
 // pass converts; at 8 its Convs are too small to pay for oneDNN's memory.
-std::string write_conv_chain_model(const testing::TempDir& dir, int64_t width = 96) {
+std::string write_conv_chain_model(const testing::TempDir& dir, int64_t width = 96,
+                                   int64_t side = 8) {
   Graph g;
-  Variable* v = start_model(g, "convs", {{-1, "N"}, {3, ""}, {8, ""}, {8, ""}});
+  Variable* v = start_model(g, "convs", {{-1, "N"}, {3, ""}, {side, ""}, {side, ""}});
   for (int i = 0; i < 4; ++i) {
     const int64_t in = i ? width : 3;
     Variable* w = g.create_variable(
@@ -78,7 +79,7 @@ std::string write_conv_chain_model(const testing::TempDir& dir, int64_t width = 
     v = r;
   }
   g.add_graph_output(v);
-  const std::string path = dir.file(fmt::format("convs{}.onnx", width));
+  const std::string path = dir.file(fmt::format("convs{}x{}.onnx", width, side));
   save_onnx_graph(g, path);
   return path;
 }
@@ -116,6 +117,34 @@ TEST(Cli, RunAndBenchLayouts) {
   CommandResult wrong = run_cli(fmt::format("run {} --input x={}", model, dir.file("wrong.npy")));
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_NE(wrong.output.find("'x'"), std::string::npos) << wrong.output;
+}
+
+// On 16x16 planes the 96-channel 3x3 Convs run Winograd unless --no-winograd; the results agree.
+TEST(Cli, RunAndBenchWinograd) {
+  testing::TempDir dir;
+  const std::string model = write_conv_chain_model(dir, 96, 16);
+  write_npy(dir.file("x.npy"),
+            testing::random_tensor(DataType::Float, {1, 3, 16, 16}, 3, -1.0f, 1.0f));
+  const std::pair<const char*, const char*> variants[] = {
+      {"winograd", ""}, {"direct", "--no-winograd"}, {"onnx", "--layout onnx"}};
+  for (const auto& [out, flags] : variants) {
+    CommandResult r = run_cli(fmt::format("run {} --input x={} --output-dir {} {}", model,
+                                          dir.file("x.npy"), dir.file(out), flags));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  // Winograd rounds as sums of its transformed values do: to about 1e-6 of the values' scale.
+  const Tensor as_loaded = read_npy(dir.file("onnx/r3.npy"));
+  for (const char* out : {"winograd", "direct"})
+    EXPECT_EQ(testing::compare_tensors(read_npy(dir.file(std::string(out) + "/r3.npy")), as_loaded,
+                                       1e-4, 1e-5),
+              "")
+        << out;
+  CommandResult wino = run_cli(fmt::format("bench {} --repeat 2", model));
+  ASSERT_EQ(wino.exit_code, 0) << wino.output;
+  EXPECT_NE(wino.output.find("3 of them Winograd"), std::string::npos) << wino.output;
+  CommandResult direct = run_cli(fmt::format("bench {} --repeat 2 --no-winograd", model));
+  ASSERT_EQ(direct.exit_code, 0) << direct.output;
+  EXPECT_NE(direct.output.find("0 of them Winograd"), std::string::npos) << direct.output;
 }
 
 TEST(Cli, InspectTextAndJson) {

@@ -88,7 +88,7 @@ std::string run_case(const fs::path& dir, ChannelsLastSummary* channels_last = n
       trace_operation_meta(*graph, fed, ExecutorOptions{1});
       ChannelsLastOptions options;
       options.threads = 1;
-      options.fuse_activations = batch_is_finite(fed);
+      options.fuse_activations = options.winograd = batch_is_finite(fed);
       options.only_chains_that_pay = false;
       *channels_last = convert_to_channels_last(*graph, options);
     }

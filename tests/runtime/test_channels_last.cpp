@@ -185,11 +185,12 @@ struct Converted {
   ChannelsLastSummary summary;
 };
 
-// The tests' Convs and values are small: no limit on oneDNN's memory per Conv.
-ChannelsLastOptions small_convs(int threads = 1, bool fuse_activations = true) {
+// The tests' Convs and values are small: no limit on oneDNN's memory per Conv. With inputs that
+// hold NaN or Inf, as `qforge run` decides: no fused activations, no Winograd.
+ChannelsLastOptions small_convs(int threads = 1, bool finite_inputs = true) {
   ChannelsLastOptions options;
   options.threads = threads;
-  options.fuse_activations = fuse_activations;
+  options.fuse_activations = options.winograd = finite_inputs;
   options.conv_overhead_bytes = 0;
   return options;
 }
@@ -662,15 +663,17 @@ bool has_value(const Tensor& t, double value) {
   return false;
 }
 
-// Relu and Clip stay ops of their own: NaN and Inf come out where the ONNX ops put them.
+// Relu and Clip stay ops of their own and the convs direct (conv_b would run Winograd's
+// transforms, which subtract neighbouring values): NaN and Inf come out where the ONNX ops put
+// them.
 TEST(ChannelsLast, UnfusedActivationsKeepNanAndInf) {
   GraphBuilder b;
   Variable* x = b.input("x", {dim(1), dim(4), dim(16), dim(16)});
-  Variable* a = b.op("Relu", "relu_a", {b.conv3x3("conv_a", x, 4, 6)});
-  ConvSpec positive = spec(6, {3, 3});
+  Variable* a = b.op("Relu", "relu_a", {b.conv3x3("conv_a", x, 4, 16)});
+  ConvSpec positive = spec(16, {3, 3});
   positive.pads = {1, 1, 1, 1};
   positive.positive = true;
-  a = b.op("Relu", "relu_b", {b.conv("conv_b", a, 6, positive)});
+  a = b.op("Relu", "relu_b", {b.conv("conv_b", a, 16, positive)});
   Variable* c = b.clip("clip_c", b.conv3x3("conv_c", x, 4, 6), 0.0f, 6.0f);
   c = b.clip("clip_d", b.conv3x3("conv_d", c, 6, 6), -0.5f, 2.0f);
   b.output(b.op("Concat", "concat", {a, c}, {Attribute::make_int("axis", 1)}));
@@ -683,6 +686,7 @@ TEST(ChannelsLast, UnfusedActivationsKeepNanAndInf) {
   const Converted conv = convert_and_compare(b.graph(), {{"x", input}}, small_convs(1, false));
   EXPECT_EQ(conv.summary.convs, 4);
   EXPECT_EQ(conv.summary.fused_activations, 0);
+  EXPECT_EQ(conv.summary.winograd_convs, 0);
   EXPECT_EQ(count_ops(*conv.graph, "Relu"), 2);
   EXPECT_EQ(count_ops(*conv.graph, "Clip"), 2);
   for (const auto& op : conv.graph->operations())
@@ -1023,6 +1027,93 @@ TEST(ChannelsLast, ExecutorFusionKeepsConvOutputForIfBody) {
   ASSERT_TRUE(negative);  // the raw Conv output, not the Relu's
   const std::string diff = mismatch(fused, unfused);
   EXPECT_TRUE(diff.empty()) << diff;
+}
+
+// 3x3 stride-1 Convs on planes of 14x14 and more with 16+ channels run Winograd (weights packed
+// in its layout, x and y reordered around it one sample at a time), with a fused residual Add
+// and Relu; the stride-2 Conv, the 1x1 shortcut and the 8-channel Conv stay direct.
+// x [2, 8, 16, 16] -> c0 (-> 16) -> Relu -> c1 (16) -> + shortcut(x) -> Relu -> c2 (-> 32)
+//   -> c3 (32, stride 2) -> c4 (-> 8) -> y.
+std::unique_ptr<Graph> winograd_graph(int64_t batch) {
+  GraphBuilder b;
+  Variable* x = b.input("x", {dim(batch), dim(8), dim(16), dim(16)});
+  Variable* shortcut = b.conv("shortcut", x, 8, spec(16, {1, 1}));  // first: c1 adds it
+  Variable* v = b.op("Relu", "relu0", {b.conv3x3("c0", x, 8, 16)});
+  v = b.conv3x3("c1", v, 16, 16);
+  v = b.op("Add", "add", {v, shortcut});
+  v = b.op("Relu", "relu1", {v});
+  v = b.conv3x3("c2", v, 16, 32);
+  ConvSpec down = spec(32, {3, 3});
+  down.strides = {2, 2};
+  down.pads = {1, 1, 1, 1};
+  v = b.conv("c3", v, 32, down);
+  b.output(b.conv3x3("c4", v, 32, 8));
+  b.trace({{"x", random_input({batch, 8, 16, 16})}});
+  return b.take();
+}
+
+TEST(ChannelsLast, WinogradConvs) {
+  for (int64_t batch : {1, 3}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    const auto g = winograd_graph(batch);
+    const std::map<std::string, Tensor> in{{"x", random_input({batch, 8, 16, 16}, 5)}};
+    const Converted c = convert_and_compare(*g, in);
+    EXPECT_EQ(c.summary.convs, 6);
+    EXPECT_EQ(c.summary.winograd_convs, 2);  // c1 (with the Add and Relu), c2
+    EXPECT_EQ(c.summary.fused_adds, 1);
+    for (const char* name : {"c1", "c2"}) {
+      const Operation* op = c.graph->find_operation(name);
+      ASSERT_NE(op, nullptr) << name;
+      EXPECT_EQ(op->attr_int("winograd_threads", 0), 1) << name;
+      EXPECT_EQ(op->attr_ints("weights_shape")[0], name[1] == '1' ? 16 : 32) << name;
+    }
+    EXPECT_EQ(c.graph->find_operation("c1")->num_inputs(), 4u);
+    for (const char* name : {"c0", "shortcut", "c3", "c4"})
+      EXPECT_FALSE(c.graph->find_operation(name)->has_attr("winograd_threads")) << name;
+    ChannelsLastOptions direct = small_convs();
+    direct.winograd = false;
+    EXPECT_EQ(convert_and_compare(*g, in, direct).summary.winograd_convs, 0);
+  }
+}
+
+// Weights that do not fill oneDNN's Winograd layout (a hand-edited graph): an error naming the
+// op, not a read past their end.
+TEST(ChannelsLast, WinogradWeightsOfTheWrongSize) {
+  auto g = winograd_graph(1);
+  convert_to_channels_last(*g, small_convs());
+  Operation* c1 = g->find_operation("c1");
+  ASSERT_EQ(c1->attr_int("winograd_threads", 0), 1);
+  g->set_input(c1, 1, g->create_variable("short", random_input({100})));
+  ErrorKind kind = ErrorKind::Internal;
+  const std::string error = run_error(*g, {{"x", random_input({1, 8, 16, 16})}}, &kind);
+  EXPECT_NE(error.find("c1"), std::string::npos) << error;
+  EXPECT_NE(error.find("Winograd layout"), std::string::npos) << error;
+  EXPECT_EQ(kind, ErrorKind::InvalidModel);
+}
+
+// Winograd weights are laid out for the thread count they were packed on (oneDNN's layout for a
+// 256-channel 14x14 conv differs between 1 and 2+ threads): run on another count, the kernel
+// uses the packing's when its own would want other weights, and computes the same.
+TEST(ChannelsLast, WinogradPackedForAnotherThreadCount) {
+  const Shape shape{1, 256, 14, 14};
+  GraphBuilder b;
+  Variable* v = b.input("x", {dim(1), dim(256), dim(14), dim(14)});
+  for (int i = 0; i < 4; ++i) v = b.conv3x3("conv" + std::to_string(i), v, 256, 256);
+  b.output(v);
+  const Tensor x = random_input(shape);
+  b.trace({{"x", x}});
+  const Tensor want = run(b.graph(), {{"x", x}}).at("conv3");
+  for (int packed : {1, 2}) {
+    auto g = b.graph().deep_copy();
+    EXPECT_EQ(convert_to_channels_last(*g, small_convs(packed)).winograd_convs, 4);
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE("packed on " + std::to_string(packed) + " threads, run on " +
+                   std::to_string(threads));
+      Executor executor(*g, ExecutorOptions{threads});
+      const std::string diff = mismatch(executor.run({{"x", x}}).at(0), want);
+      EXPECT_TRUE(diff.empty()) << diff;
+    }
+  }
 }
 
 }  // namespace

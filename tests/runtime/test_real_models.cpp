@@ -76,7 +76,7 @@ void expect_agreement_with_ort(bool poison, bool channels_last) {
     if (channels_last) {
       trace_operation_meta(*graph, {{m.input, x}});
       ChannelsLastOptions options;
-      options.fuse_activations = !poison;  // as `qforge run` decides from its inputs
+      options.fuse_activations = options.winograd = !poison;  // as `qforge run` decides
       convert_to_channels_last(*graph, options);
     }
     Executor executor(*graph);

@@ -9,7 +9,8 @@
 namespace qforge::cli {
 
 void add_inspect_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("inspect", "Show a model's ops, inputs, outputs, parameters and opsets");
+  auto* cmd =
+      app.add_subcommand("inspect", "Show a model's ops, inputs, outputs, parameters and opsets");
   auto model = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("model", *model, "ONNX model file")->required();

@@ -11,10 +11,8 @@
 namespace {
 using qforge::cli::CommandSpec;
 constexpr CommandSpec kCommands[] = {
-    {qforge::cli::add_inspect_command},
-    {qforge::cli::add_run_command},
-    {qforge::cli::add_bench_command},
-    {qforge::cli::add_quantize_command},
+    {qforge::cli::add_inspect_command}, {qforge::cli::add_run_command},
+    {qforge::cli::add_bench_command},   {qforge::cli::add_quantize_command},
     {qforge::cli::add_format_command},
 };
 }  // namespace

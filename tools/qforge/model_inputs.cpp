@@ -122,7 +122,8 @@ bool conv_shapes_known(const Graph& graph) {
 }  // namespace
 
 void apply_layout(Graph& graph, const std::string& layout,
-                  const std::map<std::string, Tensor>& inputs, int threads, bool verbose) {
+                  const std::map<std::string, Tensor>& inputs, int threads, bool winograd,
+                  bool verbose) {
   if (layout == "onnx") return;
   if (layout != "channels-last" && layout != "channels-last-all")
     fail(ErrorKind::Argument,
@@ -131,15 +132,15 @@ void apply_layout(Graph& graph, const std::string& layout,
   ChannelsLastOptions options;
   options.threads = threads;
   options.fuse_activations = batch_is_finite(inputs);
+  options.winograd = winograd && options.fuse_activations;
   options.only_chains_that_pay = layout == "channels-last";
   const ChannelsLastSummary s = convert_to_channels_last(graph, options);
   if (verbose)
     std::fprintf(stderr,
-                 "channels-last: %d convs (%d with packed weights, %d activations and %d Adds "
-                 "fused), %d pools, "
-                 "%d other ops, %d transposes\n",
-                 s.convs, s.packed_convs, s.fused_activations, s.fused_adds, s.pools, s.other_ops,
-                 s.transposes);
+                 "channels-last: %d convs (%d with packed weights, %d of them Winograd; %d "
+                 "activations and %d Adds fused), %d pools, %d other ops, %d transposes\n",
+                 s.convs, s.packed_convs, s.winograd_convs, s.fused_activations, s.fused_adds,
+                 s.pools, s.other_ops, s.transposes);
 }
 
 }  // namespace qforge::cli

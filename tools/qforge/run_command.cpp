@@ -50,6 +50,7 @@ void add_run_command(CLI::App& app) {
     std::vector<std::string> inputs;
     std::string layout = "channels-last";
     int threads = 0;
+    bool no_winograd = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -57,10 +58,11 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--output-dir,-o", args->output_dir, "Write each output as DIR/<name>.npy");
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)");
   cmd->add_option("--layout", args->layout, kLayoutHelp);
+  cmd->add_flag("--no-winograd", args->no_winograd, kNoWinogradHelp);
   cmd->callback([args] {
     const auto graph = load_onnx_graph(args->model);
     const auto inputs = read_input_files(*graph, args->inputs);
-    apply_layout(*graph, args->layout, inputs, args->threads, false);
+    apply_layout(*graph, args->layout, inputs, args->threads, !args->no_winograd, false);
     Executor executor(*graph, ExecutorOptions{args->threads});
     const auto outputs = executor.run(inputs);
     if (!args->output_dir.empty()) std::filesystem::create_directories(args->output_dir);

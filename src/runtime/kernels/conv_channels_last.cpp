@@ -58,8 +58,9 @@ ConvDims conv_dims(const KernelContext& ctx, const Shape& x_nchw, const Shape& w
 
 // What runs on the conv's output inside oneDNN: the residual sum (a fourth input, preloaded into
 // the output), then the activation.
-dnnl::primitive_attr post_ops_attr(const Operation& op) {
+dnnl::primitive_attr post_ops_attr(const Operation& op, bool user_scratchpad = false) {
   dnnl::primitive_attr attr;
+  if (user_scratchpad) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::post_ops post;
   if (op.num_inputs() > 3 && op.input(3)) post.append_sum(1.0f);
   const std::string activation = op.attr_string("activation", "");
@@ -78,20 +79,43 @@ dnnl::primitive_attr post_ops_attr(const Operation& op) {
   return attr;
 }
 
-// The convolution of one sample, weights in `weights_format` (any: oneDNN's choice).
-dnnl::convolution_forward::primitive_desc primitive_desc(const Operation& op, const ConvDims& d,
-                                                         bool bias, Tag weights_format) {
+// The convolution of `d`, weights in `weights_format` (any: oneDNN's choice), on channels-last x
+// and y, or, for Winograd, on the blocked layouts oneDNN picks for them and with its working
+// memory from the executor's scratch (oneDNN would keep up to 2 MiB per primitive).
+dnnl::convolution_forward::primitive_desc primitive_desc(
+    const Operation& op, const ConvDims& d, bool bias, Tag weights_format,
+    dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
   const auto f32 = memory::data_type::f32;
-  const memory::desc src(d.src(), f32, Tag::nhwc), dst(d.dst(), f32, Tag::nhwc);
+  const Tag data_format = algorithm == dnnl::algorithm::convolution_winograd ? Tag::any : Tag::nhwc;
+  const memory::desc src(d.src(), f32, data_format), dst(d.dst(), f32, data_format);
   const memory::desc wei(d.weights(), f32, weights_format);
   const memory::desc bia = bias ? memory::desc({d.out_channels}, f32, Tag::x) : memory::desc();
   const WindowGeometry& g = d.g;
   return dnnl::convolution_forward::primitive_desc(
       dnnl::convolution_forward::desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bia,
-          dst, {g.stride[1], g.stride[2]}, {g.dilation[1] - 1, g.dilation[2] - 1},
+          dnnl::prop_kind::forward_inference, algorithm, src, wei, bia, dst,
+          {g.stride[1], g.stride[2]}, {g.dilation[1] - 1, g.dilation[2] - 1},
           {g.pad_begin[1], g.pad_begin[2]}, {g.pad_end[1], g.pad_end[2]}),
-      post_ops_attr(op), dnnl_engine());
+      post_ops_attr(op, algorithm == dnnl::algorithm::convolution_winograd), dnnl_engine());
+}
+
+// Whether Winograd's F(2x2, 3x3) pays for `d` (one sample): 3x3 stride-1 dense convs on planes
+// of at least 14x14 with at least 16 channels each side. On resnet18's 56x56 and 28x28 layers it
+// takes 0.70-0.75 of the direct conv's time with the reorders of x and y, 0.8-0.93 on 14x14; on
+// 7x7 it gains nothing while its weights, as in every case, take 16/9 of the memory.
+bool winograd_pays(const ConvDims& d) {
+  const WindowGeometry& g = d.g;
+  return d.group == 1 && g.kernel[1] == 3 && g.kernel[2] == 3 && g.stride[1] == 1 &&
+         g.stride[2] == 1 && g.dilation[1] == 1 && g.dilation[2] == 1 && d.channels >= 16 &&
+         d.out_channels >= 16 && g.out[1] * g.out[2] >= 14 * 14;
+}
+
+// The Winograd convolution of one sample as oneDNN makes it on `threads` threads (its weight
+// layout may depend on them).
+dnnl::convolution_forward::primitive_desc winograd_desc(const Operation& op, const ConvDims& sample,
+                                                        bool bias, int threads) {
+  const DnnlThreads scope(threads);
+  return primitive_desc(op, sample, bias, Tag::any, dnnl::algorithm::convolution_winograd);
 }
 
 // The format tag whose layout is `desc`, if one is.
@@ -119,7 +143,134 @@ struct ChannelsLastConvState final : KernelState {
   bool reorder_weights = false;  // the input's layout differs from pd.weights_desc()
   Tensor weight;                 // the weight input `reordered` was made from
   memory reordered;
+  // Winograd: x, the residual and y are reordered to and from oneDNN's blocked layouts one
+  // sample at a time, on `run_threads` (the packing's thread count when the executor's would
+  // want other weights).
+  bool winograd = false;
+  int run_threads = 0;
+  dnnl::reorder src_to_blocked, dst_to_blocked, dst_to_channels_last;
 };
+
+// The direct convolution: the whole batch in one primitive (threads share out more work) when
+// oneDNN's own choice of weight layout for it is the packed one; else one sample at a time, the
+// shape the weights were packed for; else, asking for the packed layout, if oneDNN then keeps its
+// implementation (some, e.g. its 1x1 convs, take only their own choice and fall back to
+// reference code otherwise); else its choice, the weights reordered on every call.
+void make_direct(ChannelsLastConvState& state, const Operation& op, Tag packed) {
+  const ConvDims& d = state.dims;
+  ConvDims sample = d;
+  sample.batch = 1;
+  const memory::desc packed_desc(d.weights(), memory::data_type::f32, packed);
+  const auto chosen_is_packed = [&](const ConvDims& dims) {
+    try {
+      auto chosen = primitive_desc(op, dims, state.bias, Tag::any);
+      if (chosen.weights_desc() != packed_desc) return false;
+      state.pd = std::move(chosen);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  };
+  const auto given_keeps_impl = [&](const ConvDims& dims) {
+    try {
+      auto given = primitive_desc(op, dims, state.bias, packed);
+      if (given.impl_info_str() != primitive_desc(op, dims, state.bias, Tag::any).impl_info_str())
+        return false;
+      state.pd = std::move(given);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  };
+  if (!chosen_is_packed(d) && !(d.batch > 1 && chosen_is_packed(sample)) && !given_keeps_impl(d) &&
+      !(d.batch > 1 && given_keeps_impl(sample)))
+    try {
+      state.pd = primitive_desc(op, sample, state.bias, Tag::any);
+    } catch (const dnnl::error& e) {
+      fail(ErrorKind::UnsupportedOp, "{}: oneDNN has no convolution for input {}: {}",
+           op.describe(), shape_to_string(Shape{d.batch, d.g.in[1], d.g.in[2], d.channels}),
+           e.what());
+    }
+  state.samples_per_call = state.pd.src_desc().dims()[0];
+  state.reorder_weights = state.pd.weights_desc() != packed_desc;
+  state.prim = dnnl::convolution_forward(state.pd);
+}
+
+// Winograd on weights the pass packed for one sample on `packed_threads` threads.
+void make_winograd(ChannelsLastConvState& state, const Operation& op, int packed_threads,
+                   size_t weight_bytes) {
+  ConvDims sample = state.dims;
+  sample.batch = 1;
+  try {
+    state.pd = winograd_desc(op, sample, state.bias, state.threads);
+    state.run_threads = state.threads;
+    if (state.threads != packed_threads) {
+      auto as_packed = winograd_desc(op, sample, state.bias, packed_threads);
+      if (as_packed.weights_desc() != state.pd.weights_desc()) {
+        state.pd = std::move(as_packed);
+        state.run_threads = packed_threads;
+      }
+    }
+  } catch (const dnnl::error& e) {
+    fail(ErrorKind::UnsupportedOp, "{}: oneDNN has no Winograd convolution for input {}: {}",
+         op.describe(),
+         shape_to_string(Shape{sample.batch, sample.g.in[1], sample.g.in[2], sample.channels}),
+         e.what());
+  }
+  if (state.pd.weights_desc().get_size() != weight_bytes)
+    fail(ErrorKind::InvalidModel,
+         "{}: its weights ({} bytes) are not in oneDNN's Winograd layout ({} bytes)", op.describe(),
+         weight_bytes, state.pd.weights_desc().get_size());
+  const DnnlThreads scope(state.run_threads);
+  const auto f32 = memory::data_type::f32;
+  const memory::desc src(sample.src(), f32, Tag::nhwc), dst(sample.dst(), f32, Tag::nhwc);
+  const auto reorder = [](const memory::desc& from, const memory::desc& to) {
+    return dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_engine(), from, dnnl_engine(), to));
+  };
+  state.src_to_blocked = reorder(src, state.pd.src_desc());
+  state.dst_to_blocked = reorder(dst, state.pd.dst_desc());
+  state.dst_to_channels_last = reorder(state.pd.dst_desc(), dst);
+  state.prim = dnnl::convolution_forward(state.pd);
+  state.winograd = true;
+  state.samples_per_call = 1;
+}
+
+// y = conv(x) (+ y's old contents, the residual) on the Winograd primitive, one sample at a time
+// through blocked copies.
+void run_winograd(KernelContext& ctx, const ChannelsLastConvState& state, const memory& weights,
+                  const memory* bias, const Tensor& x, Tensor& y, bool residual) {
+  const DnnlThreads scope(state.run_threads);
+  const memory::desc src_desc = state.pd.src_desc();
+  const memory::desc dst_desc = state.pd.dst_desc();
+  const memory::desc work_desc = state.pd.scratchpad_desc();
+  Tensor scratch =
+      ctx.allocate_scratch(src_desc.get_size() + dst_desc.get_size() + work_desc.get_size());
+  auto* blocked = static_cast<char*>(scratch.raw());
+  memory src(src_desc, dnnl_engine(), blocked);
+  memory dst(dst_desc, dnnl_engine(), blocked + src_desc.get_size());
+  memory work(work_desc, dnnl_engine(), blocked + src_desc.get_size() + dst_desc.get_size());
+  const auto f32 = memory::data_type::f32;
+  ConvDims sample = state.dims;
+  sample.batch = 1;
+  const memory::desc x_sample(sample.src(), f32, Tag::nhwc), y_sample(sample.dst(), f32, Tag::nhwc);
+  const int64_t batch = x.dim(0);
+  dnnl::stream stream(dnnl_engine());
+  for (int64_t n = 0; n < batch; ++n) {
+    memory x_n(x_sample, dnnl_engine(),
+               const_cast<float*>(x.data<float>()) + n * (x.numel() / batch));
+    memory y_n(y_sample, dnnl_engine(), y.data<float>() + n * (y.numel() / batch));
+    state.src_to_blocked.execute(stream, x_n, src);
+    if (residual) state.dst_to_blocked.execute(stream, y_n, dst);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
+                                         {DNNL_ARG_WEIGHTS, weights},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, work}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, *bias);
+    state.prim.execute(stream, args);
+    state.dst_to_channels_last.execute(stream, dst, y_n);
+  }
+  stream.wait();
+}
 
 void channels_last_conv(KernelContext& ctx) {
   const Operation& op = ctx.op();
@@ -134,7 +285,8 @@ void channels_last_conv(KernelContext& ctx) {
     fail(ErrorKind::Shape, "{}: input needs shape [N, H, W, C], got {}", op.describe(),
          shape_to_string(x.shape()));
   const int64_t format = op.attr_int("weights_format", 0);
-  const Shape weight_shape = format ? op.attr_ints("weights_shape") : w.shape();
+  const int64_t winograd_threads = op.attr_int("winograd_threads", 0);
+  const Shape weight_shape = format || winograd_threads ? op.attr_ints("weights_shape") : w.shape();
   const ConvDims d = conv_dims(ctx, {x.dim(0), x.dim(3), x.dim(1), x.dim(2)}, weight_shape);
   if (b && b->numel() != d.out_channels)
     fail(ErrorKind::Shape, "{}: bias needs {} values, got {}", op.describe(), d.out_channels,
@@ -157,47 +309,10 @@ void channels_last_conv(KernelContext& ctx) {
     fresh->dims = d;
     fresh->threads = threads;
     fresh->bias = b != nullptr;
-    // The whole batch in one primitive (threads share out more work) when oneDNN's own choice
-    // of weight layout for it is the packed one; else one sample at a time, the shape the
-    // weights were packed for; else, asking for the packed layout, if oneDNN then keeps its
-    // implementation (some, e.g. its 1x1 convs, take only their own choice and fall back to
-    // reference code otherwise); else its choice, the weights reordered on every call.
-    ConvDims sample = d;
-    sample.batch = 1;
-    const memory::desc packed_desc(d.weights(), memory::data_type::f32, packed);
-    const auto chosen_is_packed = [&](const ConvDims& dims) {
-      try {
-        auto chosen = primitive_desc(op, dims, fresh->bias, Tag::any);
-        if (chosen.weights_desc() != packed_desc) return false;
-        fresh->pd = std::move(chosen);
-        return true;
-      } catch (const dnnl::error&) {
-        return false;
-      }
-    };
-    const auto given_keeps_impl = [&](const ConvDims& dims) {
-      try {
-        auto given = primitive_desc(op, dims, fresh->bias, packed);
-        if (given.impl_info_str() !=
-            primitive_desc(op, dims, fresh->bias, Tag::any).impl_info_str())
-          return false;
-        fresh->pd = std::move(given);
-        return true;
-      } catch (const dnnl::error&) {
-        return false;
-      }
-    };
-    if (!chosen_is_packed(d) && !(d.batch > 1 && chosen_is_packed(sample)) &&
-        !given_keeps_impl(d) && !(d.batch > 1 && given_keeps_impl(sample)))
-      try {
-        fresh->pd = primitive_desc(op, sample, fresh->bias, Tag::any);
-      } catch (const dnnl::error& e) {
-        fail(ErrorKind::UnsupportedOp, "{}: oneDNN has no convolution for input {}: {}",
-             op.describe(), shape_to_string(x.shape()), e.what());
-      }
-    fresh->samples_per_call = fresh->pd.src_desc().dims()[0];
-    fresh->reorder_weights = fresh->pd.weights_desc() != packed_desc;
-    fresh->prim = dnnl::convolution_forward(fresh->pd);
+    if (winograd_threads > 0)
+      make_winograd(*fresh, op, static_cast<int>(winograd_threads), w.numel() * sizeof(float));
+    else
+      make_direct(*fresh, op, packed);
     state = fresh.get();
     *slot = std::move(fresh);
   }
@@ -222,6 +337,10 @@ void channels_last_conv(KernelContext& ctx) {
     }
     dnnl::reorder(given, weights).execute(stream, given, weights);
   }
+  std::optional<memory> bias;
+  if (b)
+    bias.emplace(memory::desc({d.out_channels}, f32, Tag::x), dnnl_engine(),
+                 const_cast<float*>(b->data<float>()));
 
   const int64_t batch = x.dim(0);
   const Shape y_shape{batch, d.g.out[1], d.g.out[2], d.out_channels};
@@ -234,6 +353,10 @@ void channels_last_conv(KernelContext& ctx) {
                                              KernelContext::OutputInit::Uninitialized);
   if (residual && y.raw() != residual->raw())
     std::copy_n(residual->data<float>(), residual->numel(), y.data<float>());
+  if (state->winograd) {
+    run_winograd(ctx, *state, weights, bias ? &*bias : nullptr, x, y, residual != nullptr);
+    return;
+  }
   const int64_t step = state->samples_per_call;
   const int64_t x_sample = x.numel() / std::max<int64_t>(batch, 1) * step;
   const int64_t y_sample = y.numel() / std::max<int64_t>(batch, 1) * step;
@@ -244,9 +367,7 @@ void channels_last_conv(KernelContext& ctx) {
     memory dst(state->pd.dst_desc(), dnnl_engine(), yp + n * y_sample);
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-    if (b)
-      args.emplace(DNNL_ARG_BIAS, memory(memory::desc({d.out_channels}, f32, Tag::x), dnnl_engine(),
-                                         const_cast<float*>(b->data<float>())));
+    if (bias) args.emplace(DNNL_ARG_BIAS, *bias);
     state->prim.execute(stream, args);
   }
   stream.wait();
@@ -270,16 +391,12 @@ bool channels_last_conv_supported(const Operation& conv, const Shape& x_nchw, co
 std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation& conv,
                                                                  const Shape& x_nchw,
                                                                  const Tensor& w, bool bias,
-                                                                 int threads) {
+                                                                 int threads, bool allow_winograd) {
   if (w.dtype() != DataType::Float) return std::nullopt;
   const KernelContext ctx(conv, {}, 0, threads);
   const ConvDims d = conv_dims(ctx, x_nchw, w.shape());
   const DnnlThreads scope(threads);
-  try {
-    const auto chosen = primitive_desc(conv, d, bias, Tag::any);
-    const memory::desc want = chosen.weights_desc();
-    const std::optional<int64_t> tag = format_tag_of(want);
-    if (!tag) return PackedConvWeights{w, 0};
+  const auto packed_for = [&](const memory::desc& want) {
     Tensor packed(DataType::Float, {static_cast<int64_t>(want.get_size() / sizeof(float))});
     memory plain(memory::desc(d.weights(), memory::data_type::f32, d.plain_weights()),
                  dnnl_engine(), const_cast<void*>(w.raw()));
@@ -287,7 +404,19 @@ std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation
     dnnl::stream stream(dnnl_engine());
     dnnl::reorder(plain, to).execute(stream, plain, to);
     stream.wait();
-    return PackedConvWeights{std::move(packed), *tag};
+    return packed;
+  };
+  if (allow_winograd && winograd_pays(d)) try {
+      const memory::desc want = winograd_desc(conv, d, bias, threads).weights_desc();
+      return PackedConvWeights{packed_for(want), 0, threads};
+    } catch (const dnnl::error&) {
+      // no Winograd convolution here: the direct one below
+    }
+  try {
+    const memory::desc want = primitive_desc(conv, d, bias, Tag::any).weights_desc();
+    const std::optional<int64_t> tag = format_tag_of(want);
+    if (!tag) return PackedConvWeights{w, 0};
+    return PackedConvWeights{packed_for(want), *tag};
   } catch (const dnnl::error&) {
     return std::nullopt;
   }
