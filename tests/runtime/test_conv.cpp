@@ -186,6 +186,62 @@ TEST(ConvKernel, AutoPadMatchesExplicitPads) {
                ref_conv(x, w3, nullptr, {{}, {}, {1, 1, 0, 0}, 1}));
 }
 
+// Strided convs on 1-4 channels with "same" padding and outputs that do not fill 16-channel
+// blocks run on phase planes (conv_direct.h): kernels smaller and larger than the stride, odd
+// and even sizes, either way of splitting odd padding, strides per axis, batch 2.
+TEST(ConvKernel, StridedFewChannelsOnPhasePlanes) {
+  uint32_t seed = 900;
+  struct Geometry {
+    int64_t C, kh, kw, sy, sx;
+  };
+  const Geometry geometries[] = {{3, 5, 5, 2, 2}, {3, 3, 3, 2, 2}, {3, 7, 7, 2, 2},
+                                 {4, 1, 1, 2, 2}, {2, 2, 2, 2, 2}, {1, 3, 3, 3, 3},
+                                 {2, 3, 5, 2, 1}, {3, 4, 3, 1, 2}, {1, 6, 2, 4, 3}};
+  for (const Geometry& geo : geometries)
+    for (const Shape& plane : {Shape{16, 16}, Shape{17, 13}, Shape{9, 30}})
+      for (bool upper : {true, false})
+        for (int64_t M : {5, 24}) {
+          SCOPED_TRACE(fmt::format("C {} kernel {}x{} stride {}x{} in {}x{} {} M {}", geo.C, geo.kh,
+                                   geo.kw, geo.sy, geo.sx, plane[0], plane[1],
+                                   upper ? "upper" : "lower", M));
+          // "Same" padding: out = ceil(in / stride), odd totals split as auto_pad does.
+          std::vector<int64_t> pads(4);
+          const int64_t kernel[] = {geo.kh, geo.kw}, stride[] = {geo.sy, geo.sx};
+          for (int d = 0; d < 2; ++d) {
+            const int64_t out = (plane[static_cast<size_t>(d)] + stride[d] - 1) / stride[d];
+            const int64_t total = std::max<int64_t>(
+                (out - 1) * stride[d] + kernel[d] - plane[static_cast<size_t>(d)], 0);
+            pads[static_cast<size_t>(d)] = upper ? total / 2 : total - total / 2;
+            pads[static_cast<size_t>(d) + 2] = total - pads[static_cast<size_t>(d)];
+          }
+          const ConvParams p{{geo.sy, geo.sx}, {}, pads, 1};
+          const Tensor x =
+              testing::random_tensor(DataType::Float, {2, geo.C, plane[0], plane[1]}, seed++);
+          const Tensor w =
+              testing::random_tensor(DataType::Float, {M, geo.C, geo.kh, geo.kw}, seed++);
+          const Tensor b = testing::random_tensor(DataType::Float, {M}, seed++);
+          const Tensor expected = ref_conv(x, w, &b, p);
+          for (int threads : {1, 2})
+            expect_close(run_conv(x, w, b, conv_attrs(p), threads), expected);
+        }
+}
+
+// An Inf or NaN input stays where the conv puts it: the phase window's extra taps (zero weights)
+// must not turn it into NaN elsewhere.
+TEST(ConvKernel, StridedFewChannelsKeepInfAndNan) {
+  const ConvParams p{{2, 2}, {}, {1, 1, 2, 2}, 1};  // BlazeFace's first conv: 5x5, stride 2
+  Tensor x = testing::random_tensor(DataType::Float, {1, 3, 16, 16}, 950);
+  const Tensor w = testing::random_tensor(DataType::Float, {24, 3, 5, 5}, 951);
+  const Tensor b = testing::random_tensor(DataType::Float, {24}, 952);
+  x.data<float>()[5 * 16 + 6] = std::numeric_limits<float>::infinity();
+  x.data<float>()[256 + 10 * 16 + 3] = std::numeric_limits<float>::quiet_NaN();
+  const Tensor expected = ref_conv(x, w, &b, p);
+  int finite = 0;
+  for (int64_t i = 0; i < expected.numel(); ++i) finite += std::isfinite(expected.data<float>()[i]);
+  ASSERT_GT(finite, expected.numel() / 2);  // most outputs never see the bad inputs
+  for (int threads : {1, 2}) expect_close(run_conv(x, w, b, conv_attrs(p), threads), expected);
+}
+
 TEST(ConvKernel, DoubleAndFloat16) {
   const Tensor x = testing::random_tensor(DataType::Float, {2, 4, 6, 6}, 21);
   const Tensor w = testing::random_tensor(DataType::Float, {4, 2, 3, 3}, 22);

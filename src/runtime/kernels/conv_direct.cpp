@@ -10,6 +10,7 @@
 #include "conv_direct.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "qforge/kernel.h"
@@ -22,6 +23,44 @@ bool direct_conv_fits(const WindowGeometry& g) {
   if (g.is_pointwise()) return true;
   return g.spatial == 2 && g.stride[1] == 1 && g.stride[2] == 1 && g.out[2] == g.in[2] &&
          g.out[1] > 0 && g.in[1] > 0 && g.in[2] > 0;
+}
+
+namespace {
+
+// Phase planes up to which the phase conv beats oneDNN (its copies into blocked layouts cost
+// more than the conv on 3 channels) and its window stays short.
+constexpr int64_t kMaxPhaseChannels = 16;
+
+int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// A window of `kernel` taps with stride `stride` and `pad` before, seen from the phase planes:
+// tap k reads phase (k - pad) mod stride at offset floor((k - pad) / stride); the offsets span
+// [first, first + taps).
+struct PhaseWindow {
+  int64_t first, taps;
+};
+
+PhaseWindow phase_window(int64_t kernel, int64_t pad, int64_t stride) {
+  const int64_t first = floor_div(-pad, stride);
+  return {first, floor_div(kernel - 1 - pad, stride) - first + 1};
+}
+
+}  // namespace
+
+bool phase_conv_fits(const WindowGeometry& g, int64_t C) {
+  const int64_t sy = g.stride[1], sx = g.stride[2];
+  return g.spatial == 2 && g.dilation[1] == 1 && g.dilation[2] == 1 && sy * sx > 1 && C > 0 &&
+         C * sy * sx <= kMaxPhaseChannels && g.out[1] > 0 && g.in[1] > 0 && g.in[2] > 0 &&
+         g.out[2] == (g.in[2] + sx - 1) / sx;
+}
+
+int64_t phase_conv_scratch_floats(const WindowGeometry& g, int64_t C, int64_t M) {
+  const int64_t sy = g.stride[1], sx = g.stride[2], phases = C * sy * sx;
+  const PhaseWindow wy = phase_window(g.kernel[1], g.pad_begin[1], sy),
+                    wx = phase_window(g.kernel[2], g.pad_begin[2], sx);
+  return phases * ((g.in[1] + sy - 1) / sy) * g.out[2] + M * phases * wy.taps * wx.taps;
 }
 
 #if defined(__AVX512F__)
@@ -159,21 +198,43 @@ TileFn tile_fn(int rows, int vectors) {
 // output plane (`store`), and per tap and vector, those whose input pixel lies in the plane.
 void tile_masks(const Taps& taps, int64_t n0, int64_t out_pixels, int64_t out_w, __mmask16* masks,
                 __mmask16* store) {
+  const size_t num_taps = taps.offset.size();
+  const auto lanes = [](int64_t from, int64_t to) {  // bits [from, to) of a 16-lane mask
+    if (to <= from) return __mmask16{0};
+    return static_cast<__mmask16>(((uint32_t{1} << to) - 1) & ~((uint32_t{1} << from) - 1));
+  };
+  int64_t oy = n0 / out_w, ox = n0 % out_w;  // the vector's first lane, stepped along
   for (int v = 0; v < kVectors; ++v) {
     const int64_t inside = std::clamp<int64_t>(out_pixels - n0 - 16 * v, 0, 16);
-    store[v] = static_cast<__mmask16>((uint32_t{1} << inside) - 1);
-  }
-  for (size_t tap = 0; tap < taps.offset.size(); ++tap)
-    for (int v = 0; v < kVectors; ++v) {
-      uint32_t bits = 0;
-      for (int lane = 0; lane < 16; ++lane) {
-        const int64_t p = n0 + 16 * v + lane;
-        if (p >= out_pixels) break;
-        const int64_t iy = p / out_w + taps.dy[tap], ix = p % out_w + taps.dx[tap];
-        if (iy >= 0 && iy < taps.in_h && ix >= 0 && ix < taps.in_w) bits |= uint32_t{1} << lane;
+    store[v] = lanes(0, inside);
+    __mmask16* vector_masks = masks + v;
+    if (ox + inside <= out_w) {
+      // Within one output row: per tap, the lanes whose column falls inside x's row.
+      for (size_t tap = 0; tap < num_taps; ++tap) {
+        const int64_t iy = oy + taps.dy[tap], ix = ox + taps.dx[tap];
+        vector_masks[tap * kVectors] = iy < 0 || iy >= taps.in_h
+                                           ? __mmask16{0}
+                                           : lanes(std::clamp<int64_t>(-ix, 0, inside),
+                                                   std::clamp<int64_t>(taps.in_w - ix, 0, inside));
       }
-      masks[tap * kVectors + static_cast<size_t>(v)] = static_cast<__mmask16>(bits);
+    } else {
+      for (size_t tap = 0; tap < num_taps; ++tap) vector_masks[tap * kVectors] = 0;
+      for (int64_t lane = 0, y = oy, x = ox; lane < inside; ++lane) {
+        for (size_t tap = 0; tap < num_taps; ++tap) {
+          const int64_t iy = y + taps.dy[tap], ix = x + taps.dx[tap];
+          if (iy >= 0 && iy < taps.in_h && ix >= 0 && ix < taps.in_w)
+            vector_masks[tap * kVectors] |= static_cast<__mmask16>(1u << lane);
+        }
+        if (++x == out_w) {
+          x = 0;
+          ++y;
+        }
+      }
     }
+    ox += inside;
+    oy += ox / out_w;
+    ox %= out_w;
+  }
 }
 
 // The tiles of one output plane of `out_pixels` (rows `out_w` wide): x channels `x_stride`
@@ -247,6 +308,63 @@ bool direct_conv(const float* x, const float* w, const float* bias, float* y, in
   return true;
 }
 
+bool phase_direct_conv(const float* x, const float* w, const float* bias, float* y, int64_t C,
+                       int64_t M, const WindowGeometry& g, const OutputClamp& clamp, int threads,
+                       float* scratch) {
+  const int64_t sy = g.stride[1], sx = g.stride[2], in_h = g.in[1], in_w = g.in[2];
+  const int64_t kh = g.kernel[1], kw = g.kernel[2], phases = C * sy * sx;
+  const int64_t plane_h = (in_h + sy - 1) / sy, plane_w = g.out[2], plane = plane_h * plane_w;
+  const PhaseWindow wy = phase_window(kh, g.pad_begin[1], sy),
+                    wx = phase_window(kw, g.pad_begin[2], sx);
+  float* planes = scratch;
+  float* phase_w = scratch + phases * plane;
+  // Phase (c, ry, rx) holds x[c][py * sy + ry][px * sx + rx]; zeros past x's edge (padding).
+  // The phase window multiplies some inputs by weights the conv does not have (zeros): an Inf
+  // or NaN there would spread where the conv keeps it, so such inputs go the other way.
+  std::atomic<bool> finite{true};
+  parallel_for(threads, phases * plane_h, 16, [&](int64_t begin, int64_t end) {
+    bool all_finite = true;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t p = r / plane_h, py = r % plane_h;
+      const int64_t c = p / (sy * sx), ry = p / sx % sy, rx = p % sx, iy = py * sy + ry;
+      float* row = planes + p * plane + py * plane_w;
+      if (iy >= in_h) {
+        std::fill(row, row + plane_w, 0.0f);
+        continue;
+      }
+      const float* src = x + (c * in_h + iy) * in_w;
+      for (int64_t px = 0; px < plane_w; ++px) {
+        const int64_t ix = px * sx + rx;
+        const float v = ix < in_w ? src[ix] : 0.0f;
+        all_finite &= v - v == 0.0f;  // NaN for NaN and +-Inf
+        row[px] = v;
+      }
+    }
+    if (!all_finite) finite.store(false, std::memory_order_relaxed);
+  });
+  if (!finite.load()) return false;
+  // Tap (ky, kx) of channel c moves to phase channel (c, ry, rx), tap (qy, qx) of the window.
+  std::fill(phase_w, phase_w + M * phases * wy.taps * wx.taps, 0.0f);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t qy = floor_div(ky - g.pad_begin[1], sy), ry = ky - g.pad_begin[1] - qy * sy;
+          const int64_t qx = floor_div(kx - g.pad_begin[2], sx), rx = kx - g.pad_begin[2] - qx * sx;
+          const int64_t phase = (c * sy + ry) * sx + rx;
+          phase_w[((m * phases + phase) * wy.taps + qy - wy.first) * wx.taps + qx - wx.first] =
+              w[((m * C + c) * kh + ky) * kw + kx];
+        }
+  WindowGeometry pg;
+  pg.spatial = 2;
+  pg.in = {1, plane_h, plane_w};
+  pg.kernel = {1, wy.taps, wx.taps};
+  pg.pad_begin = {0, -wy.first, -wx.first};
+  pg.out = {1, g.out[1], g.out[2]};
+  pg.pad_end = {0, pg.out[1] - plane_h + wy.first + wy.taps - 1, wx.first + wx.taps - 1};
+  return direct_conv(planes, phase_w, bias, y, phases, M, pg, clamp, threads);
+}
+
 bool direct_gemm(const float* x, int64_t ldx, const float* w, const float* bias, float* y,
                  int64_t ldy, int64_t K, int64_t M, int64_t N, const OutputClamp& clamp,
                  int threads) {
@@ -259,6 +377,11 @@ bool direct_gemm(const float* x, int64_t ldx, const float* w, const float* bias,
 }
 
 #else
+
+bool phase_direct_conv(const float*, const float*, const float*, float*, int64_t, int64_t,
+                       const WindowGeometry&, const OutputClamp&, int, float*) {
+  return false;
+}
 
 bool direct_conv(const float*, const float*, const float*, float*, int64_t, int64_t,
                  const WindowGeometry&, const OutputClamp&, int) {
