@@ -33,6 +33,21 @@ enum class AttributeType : int32_t {
 };
 const char* attribute_type_name(AttributeType type);
 
+// What few attributes carry (lists of tensors and graphs, serialized sparse tensors and type
+// protos, names and doc strings kept for a lossless export), held apart so that an Attribute
+// stays small: a model has one per attribute of every node.
+struct AttributeExtra {
+  std::vector<Tensor> tensors;
+  std::vector<std::shared_ptr<Graph>> graphs;
+  // Serialized SparseTensorProto / TypeProto values (SparseTensor(s), TypeProto(s)).
+  std::vector<std::string> opaque;
+  std::string doc_string;
+  std::string ref_attr_name;  // inside function bodies: refers to the caller's attribute
+  // TensorProto names of `t` (one entry) or of `tensors` (one per tensor), kept so that the
+  // export is lossless; empty when no tensor is named.
+  std::vector<std::string> tensor_names;
+};
+
 struct Attribute {
   std::string name;
   AttributeType type = AttributeType::Undefined;
@@ -44,15 +59,18 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
-  std::vector<Tensor> tensors;
-  std::vector<std::shared_ptr<Graph>> graphs;
-  // Serialized SparseTensorProto / TypeProto values (SparseTensor(s), TypeProto(s)).
-  std::vector<std::string> opaque;
-  std::string doc_string;
-  std::string ref_attr_name;  // inside function bodies: refers to the caller's attribute
-  // TensorProto names of `t` (one entry) or of `tensors` (one per tensor), kept so that the
-  // export is lossless; empty when no tensor is named.
-  std::vector<std::string> tensor_names;
+
+  Attribute() = default;
+  Attribute(const Attribute& other);
+  Attribute& operator=(const Attribute& other);
+  Attribute(Attribute&&) noexcept = default;
+  Attribute& operator=(Attribute&&) noexcept = default;
+  ~Attribute();
+
+  bool has_extra() const { return extra_ != nullptr; }
+  // The rare parts: empty when never set; mutable_extra() allocates them.
+  const AttributeExtra& extra() const;
+  AttributeExtra& mutable_extra();
 
   static Attribute make_int(std::string name, int64_t value);
   static Attribute make_float(std::string name, float value);
@@ -61,6 +79,9 @@ struct Attribute {
   static Attribute make_floats(std::string name, std::vector<float> values);
   static Attribute make_tensor(std::string name, Tensor value);
   static Attribute make_graph(std::string name, std::shared_ptr<Graph> value);  // a subgraph
+
+ private:
+  std::unique_ptr<AttributeExtra> extra_;
 };
 
 }  // namespace qforge

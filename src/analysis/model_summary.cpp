@@ -23,7 +23,7 @@ void count_ops(const Graph& graph, ModelSummary& summary) {
     for (const Attribute& a : op->attributes) {
       std::vector<const Graph*> subs;
       if (a.g) subs.push_back(a.g.get());
-      for (const auto& g : a.graphs) subs.push_back(g.get());
+      for (const auto& g : a.extra().graphs) subs.push_back(g.get());
       for (const Graph* sub : subs) {
         ++summary.subgraph_count;
         summary.subgraph_owners.push_back(fmt::format("{}: {}", op->describe(), a.name));
@@ -43,8 +43,9 @@ void count_ops(const Graph& graph, ModelSummary& summary) {
 ModelSummary summarize_model(const Graph& graph) {
   ModelSummary summary;
   summary.path = graph.model.source_path;
-  summary.producer = graph.model.producer_name +
-                     (graph.model.producer_version.empty() ? "" : " " + graph.model.producer_version);
+  summary.producer =
+      graph.model.producer_name +
+      (graph.model.producer_version.empty() ? "" : " " + graph.model.producer_version);
   summary.ir_version = graph.model.ir_version;
   for (const auto& [domain, version] : graph.model.opset_imports)
     summary.opsets.emplace_back(domain.empty() ? "ai.onnx" : domain, version);
@@ -57,19 +58,24 @@ ModelSummary summarize_model(const Graph& graph) {
 
 std::string summary_to_text(const ModelSummary& s) {
   std::string out = fmt::format("model      {}\n", s.path);
-  out += fmt::format("producer   {}\nir version {}\nopsets    ", s.producer.empty() ? "-" : s.producer, s.ir_version);
+  out += fmt::format("producer   {}\nir version {}\nopsets    ",
+                     s.producer.empty() ? "-" : s.producer, s.ir_version);
   for (const auto& [domain, version] : s.opsets) out += fmt::format(" {}:{}", domain, version);
   out += "\n\ninputs\n";
-  for (const auto& v : s.inputs) out += fmt::format("  {:<32} {:<9} {}\n", v.name, v.dtype, v.shape);
+  for (const auto& v : s.inputs)
+    out += fmt::format("  {:<32} {:<9} {}\n", v.name, v.dtype, v.shape);
   out += "outputs\n";
-  for (const auto& v : s.outputs) out += fmt::format("  {:<32} {:<9} {}\n", v.name, v.dtype, v.shape);
-  out += fmt::format("\nparameters {} tensors, {} values, {:.2f} MiB\n", s.parameter_count, s.parameter_elements,
-                     static_cast<double>(s.parameter_bytes) / (1024.0 * 1024.0));
+  for (const auto& v : s.outputs)
+    out += fmt::format("  {:<32} {:<9} {}\n", v.name, v.dtype, v.shape);
+  out +=
+      fmt::format("\nparameters {} tensors, {} values, {:.2f} MiB\n", s.parameter_count,
+                  s.parameter_elements, static_cast<double>(s.parameter_bytes) / (1024.0 * 1024.0));
   out += fmt::format("\noperations {}\n", s.op_total);
   for (const auto& [domain, types] : s.op_counts) {
     out += fmt::format("  {}\n", domain);
     std::vector<std::pair<std::string, int64_t>> sorted(types.begin(), types.end());
-    std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
     for (const auto& [type, count] : sorted) out += fmt::format("    {:<28} {}\n", type, count);
   }
   if (s.subgraph_count) {
@@ -83,7 +89,8 @@ std::string summary_to_json(const ModelSummary& s) {
   using nlohmann::json;
   auto values = [](const std::vector<ValueSummary>& list) {
     json out = json::array();
-    for (const auto& v : list) out.push_back({{"name", v.name}, {"dtype", v.dtype}, {"shape", v.shape}});
+    for (const auto& v : list)
+      out.push_back({{"name", v.name}, {"dtype", v.dtype}, {"shape", v.shape}});
     return out;
   };
   json opsets = json::object();
@@ -94,7 +101,10 @@ std::string summary_to_json(const ModelSummary& s) {
               {"opsets", opsets},
               {"inputs", values(s.inputs)},
               {"outputs", values(s.outputs)},
-              {"parameters", {{"tensors", s.parameter_count}, {"elements", s.parameter_elements}, {"bytes", s.parameter_bytes}}},
+              {"parameters",
+               {{"tensors", s.parameter_count},
+                {"elements", s.parameter_elements},
+                {"bytes", s.parameter_bytes}}},
               {"op_total", s.op_total},
               {"op_counts", s.op_counts},
               {"subgraphs", s.subgraph_owners}};

@@ -39,6 +39,36 @@ const char* attribute_type_name(AttributeType type) {
   return "unknown";
 }
 
+Attribute::Attribute(const Attribute& other)
+    : name(other.name),
+      type(other.type),
+      f(other.f),
+      i(other.i),
+      s(other.s),
+      t(other.t),
+      g(other.g),
+      floats(other.floats),
+      ints(other.ints),
+      strings(other.strings),
+      extra_(other.extra_ ? std::make_unique<AttributeExtra>(*other.extra_) : nullptr) {}
+
+Attribute& Attribute::operator=(const Attribute& other) {
+  if (this != &other) *this = Attribute(other);
+  return *this;
+}
+
+Attribute::~Attribute() = default;
+
+const AttributeExtra& Attribute::extra() const {
+  static const AttributeExtra kNone;
+  return extra_ ? *extra_ : kNone;
+}
+
+AttributeExtra& Attribute::mutable_extra() {
+  if (!extra_) extra_ = std::make_unique<AttributeExtra>();
+  return *extra_;
+}
+
 Attribute Attribute::make_int(std::string name, int64_t value) {
   Attribute a;
   a.name = std::move(name);

@@ -396,15 +396,16 @@ void copy_attributes_into(const std::vector<Attribute>& from, std::vector<Attrib
   const bool clone = tensors == Graph::TensorCopy::Clone;
   for (Attribute& a : to) {
     if (a.t.defined() && clone) a.t = a.t.clone();
-    if (clone)
-      for (Tensor& t : a.tensors) t = t.clone();
     if (a.g) {
       std::shared_ptr<Graph> copy(a.g->deep_copy(tensors).release());
       copy->parent = new_parent;
       copy->owner = new_owner;
       a.g = copy;
     }
-    for (auto& g : a.graphs) {
+    if (!a.has_extra()) continue;
+    if (clone)
+      for (Tensor& t : a.mutable_extra().tensors) t = t.clone();
+    for (auto& g : a.mutable_extra().graphs) {
       std::shared_ptr<Graph> copy(g->deep_copy(tensors).release());
       copy->parent = new_parent;
       copy->owner = new_owner;

@@ -81,7 +81,7 @@ std::vector<Graph*> Operation::subgraphs() const {
   for (const Attribute& a : attributes) {
     if (a.type == AttributeType::Graph && a.g) out.push_back(a.g.get());
     if (a.type == AttributeType::Graphs)
-      for (const auto& g : a.graphs)
+      for (const auto& g : a.extra().graphs)
         if (g) out.push_back(g.get());
   }
   return out;

@@ -32,7 +32,7 @@ Attribute sparse_attr() {
   Attribute a;
   a.name = "sparse_value";
   a.type = AttributeType::SparseTensor;
-  a.opaque.push_back(sparse.SerializeAsString());
+  a.mutable_extra().opaque.push_back(sparse.SerializeAsString());
   return a;
 }
 

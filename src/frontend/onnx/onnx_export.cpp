@@ -39,11 +39,11 @@ void write_graph(const Graph& graph, onnx::GraphProto* proto);
 
 void write_attribute(const Attribute& a, onnx::AttributeProto* proto) {
   proto->set_name(a.name);
-  if (!a.doc_string.empty()) proto->set_doc_string(a.doc_string);
-  if (!a.ref_attr_name.empty()) proto->set_ref_attr_name(a.ref_attr_name);
+  if (!a.extra().doc_string.empty()) proto->set_doc_string(a.extra().doc_string);
+  if (!a.extra().ref_attr_name.empty()) proto->set_ref_attr_name(a.extra().ref_attr_name);
   proto->set_type(static_cast<onnx::AttributeProto::AttributeType>(a.type));
   auto parse_opaque = [&](auto* message, size_t index) {
-    if (index >= a.opaque.size() || !message->ParseFromString(a.opaque[index]))
+    if (index >= a.extra().opaque.size() || !message->ParseFromString(a.extra().opaque[index]))
       fail(ErrorKind::Internal, "attribute '{}' holds corrupt or missing data", a.name);
   };
   auto subgraph = [&](const std::shared_ptr<Graph>& g) -> const Graph& {
@@ -64,7 +64,7 @@ void write_attribute(const Attribute& a, onnx::AttributeProto* proto) {
       break;
     case AttributeType::Tensor:
       tensor_to_proto(a.t, proto->mutable_t());
-      if (!a.tensor_names.empty()) proto->mutable_t()->set_name(a.tensor_names[0]);
+      if (!a.extra().tensor_names.empty()) proto->mutable_t()->set_name(a.extra().tensor_names[0]);
       break;
     case AttributeType::Graph:
       write_graph(subgraph(a.g), proto->mutable_g());
@@ -79,26 +79,29 @@ void write_attribute(const Attribute& a, onnx::AttributeProto* proto) {
       for (const auto& v : a.strings) proto->add_strings(v);
       break;
     case AttributeType::Tensors:
-      for (size_t k = 0; k < a.tensors.size(); ++k) {
+      for (size_t k = 0; k < a.extra().tensors.size(); ++k) {
         auto* t = proto->add_tensors();
-        tensor_to_proto(a.tensors[k], t);
-        if (k < a.tensor_names.size() && !a.tensor_names[k].empty()) t->set_name(a.tensor_names[k]);
+        tensor_to_proto(a.extra().tensors[k], t);
+        if (k < a.extra().tensor_names.size() && !a.extra().tensor_names[k].empty())
+          t->set_name(a.extra().tensor_names[k]);
       }
       break;
     case AttributeType::Graphs:
-      for (const auto& g : a.graphs) write_graph(subgraph(g), proto->add_graphs());
+      for (const auto& g : a.extra().graphs) write_graph(subgraph(g), proto->add_graphs());
       break;
     case AttributeType::SparseTensor:
       parse_opaque(proto->mutable_sparse_tensor(), 0);
       break;
     case AttributeType::SparseTensors:
-      for (size_t k = 0; k < a.opaque.size(); ++k) parse_opaque(proto->add_sparse_tensors(), k);
+      for (size_t k = 0; k < a.extra().opaque.size(); ++k)
+        parse_opaque(proto->add_sparse_tensors(), k);
       break;
     case AttributeType::TypeProto:
       parse_opaque(proto->mutable_tp(), 0);
       break;
     case AttributeType::TypeProtos:
-      for (size_t k = 0; k < a.opaque.size(); ++k) parse_opaque(proto->add_type_protos(), k);
+      for (size_t k = 0; k < a.extra().opaque.size(); ++k)
+        parse_opaque(proto->add_type_protos(), k);
       break;
   }
 }

@@ -101,8 +101,8 @@ Attribute import_attribute(const onnx::AttributeProto& proto, const ImportContex
                            Graph* graph, Operation* op) {
   Attribute a;
   a.name = proto.name();
-  a.doc_string = proto.doc_string();
-  a.ref_attr_name = proto.ref_attr_name();
+  if (!proto.doc_string().empty()) a.mutable_extra().doc_string = proto.doc_string();
+  if (!proto.ref_attr_name().empty()) a.mutable_extra().ref_attr_name = proto.ref_attr_name();
   const std::string what = fmt::format("attribute '{}'", proto.name());
   if (a.name.empty()) fail(ErrorKind::InvalidModel, "attribute without a name");
   ImportContext nested = ctx;
@@ -124,7 +124,7 @@ Attribute import_attribute(const onnx::AttributeProto& proto, const ImportContex
       break;
     case AttributeType::Tensor:
       a.t = tensor_from_proto(proto.t(), ctx.base_dir, what);
-      if (!proto.t().name().empty()) a.tensor_names.push_back(proto.t().name());
+      if (!proto.t().name().empty()) a.mutable_extra().tensor_names.push_back(proto.t().name());
       break;
     case AttributeType::Graph:
       a.g = import_graph(proto.g(), nested, graph, op);
@@ -140,25 +140,28 @@ Attribute import_attribute(const onnx::AttributeProto& proto, const ImportContex
       break;
     case AttributeType::Tensors:
       for (const auto& t : proto.tensors())
-        a.tensors.push_back(tensor_from_proto(t, ctx.base_dir, what));
+        a.mutable_extra().tensors.push_back(tensor_from_proto(t, ctx.base_dir, what));
       if (std::any_of(proto.tensors().begin(), proto.tensors().end(),
                       [](const auto& t) { return !t.name().empty(); }))
-        for (const auto& t : proto.tensors()) a.tensor_names.push_back(t.name());
+        for (const auto& t : proto.tensors()) a.mutable_extra().tensor_names.push_back(t.name());
       break;
     case AttributeType::Graphs:
-      for (const auto& g : proto.graphs()) a.graphs.push_back(import_graph(g, nested, graph, op));
+      for (const auto& g : proto.graphs())
+        a.mutable_extra().graphs.push_back(import_graph(g, nested, graph, op));
       break;
     case AttributeType::SparseTensor:
-      a.opaque.push_back(proto.sparse_tensor().SerializeAsString());
+      a.mutable_extra().opaque.push_back(proto.sparse_tensor().SerializeAsString());
       break;
     case AttributeType::SparseTensors:
-      for (const auto& t : proto.sparse_tensors()) a.opaque.push_back(t.SerializeAsString());
+      for (const auto& t : proto.sparse_tensors())
+        a.mutable_extra().opaque.push_back(t.SerializeAsString());
       break;
     case AttributeType::TypeProto:
-      a.opaque.push_back(proto.tp().SerializeAsString());
+      a.mutable_extra().opaque.push_back(proto.tp().SerializeAsString());
       break;
     case AttributeType::TypeProtos:
-      for (const auto& t : proto.type_protos()) a.opaque.push_back(t.SerializeAsString());
+      for (const auto& t : proto.type_protos())
+        a.mutable_extra().opaque.push_back(t.SerializeAsString());
       break;
   }
   return a;

@@ -28,7 +28,7 @@ Tensor string_tensor(Shape shape, const std::vector<std::string>& values) {
 // The value of a Constant node, or nullopt when it has none we understand.
 std::optional<Tensor> constant_value(const Operation& op, const std::string& base_dir) {
   for (const Attribute& a : op.attributes) {
-    if (!a.ref_attr_name.empty()) return std::nullopt;  // only meaningful inside functions
+    if (!a.extra().ref_attr_name.empty()) return std::nullopt;  // only meaningful inside functions
     if (a.name == "value" && a.type == AttributeType::Tensor) return a.t;
     if (a.name == "value_float" && a.type == AttributeType::Float)
       return Tensor::scalar<float>(a.f);
@@ -41,9 +41,10 @@ std::optional<Tensor> constant_value(const Operation& op, const std::string& bas
       return string_tensor({}, {a.s});
     if (a.name == "value_strings" && a.type == AttributeType::Strings)
       return string_tensor({static_cast<int64_t>(a.strings.size())}, a.strings);
-    if (a.name == "sparse_value" && a.type == AttributeType::SparseTensor && a.opaque.size() == 1) {
+    if (a.name == "sparse_value" && a.type == AttributeType::SparseTensor &&
+        a.extra().opaque.size() == 1) {
       onnx::SparseTensorProto proto;
-      if (!proto.ParseFromString(a.opaque[0])) return std::nullopt;
+      if (!proto.ParseFromString(a.extra().opaque[0])) return std::nullopt;
       return tensor_from_sparse_proto(proto, base_dir, op.describe());
     }
   }
