@@ -6,8 +6,9 @@
 # batch 1 and 8), PaddleOCR det at 640x640, BlazeFace. Also qforge's peak resident memory while
 # running against parameters + the largest set of live activations (qforge bench): the peak RSS,
 # the shared library code paged in during it, and the private memory (RSS less those pages).
-# qforge runs its default channels-last layout (docs/executor.md); one row runs resnet18 as loaded
-# (--layout onnx, the NCHW kernels) for comparison.
+# qforge runs its default channels-last layout (docs/executor.md); two rows run resnet18 with its
+# 3x3 convs direct instead of Winograd (--no-winograd) and as loaded (--layout onnx, the NCHW
+# kernels) for comparison.
 # Usage: bench/run_bench.sh [BUILD] [THREADS]
 set -euo pipefail
 BUILD=${1:-build}
@@ -39,6 +40,7 @@ echo "| model | input | qforge median ms | ORT median ms | qforge / ORT | params
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 run_case resnet18 "$models/resnet18.onnx" input 1x3x224x224
 run_case resnet18 "$models/resnet18.onnx" input 8x3x224x224
+run_case "resnet18, --no-winograd" "$models/resnet18.onnx" input 1x3x224x224 "--no-winograd"
 run_case "resnet18, --layout onnx" "$models/resnet18.onnx" input 1x3x224x224 "--layout onnx"
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 1x3x224x224
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 8x3x224x224
