@@ -60,15 +60,9 @@ struct Attribute {
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
 
-  Attribute() = default;
-  Attribute(const Attribute& other);
-  Attribute& operator=(const Attribute& other);
-  Attribute(Attribute&&) noexcept = default;
-  Attribute& operator=(Attribute&&) noexcept = default;
-  ~Attribute();
-
   bool has_extra() const { return extra_ != nullptr; }
-  // The rare parts: empty when never set; mutable_extra() allocates them.
+  // The rare parts: empty when never set. Copies of an Attribute share them until one is
+  // changed through mutable_extra(), which allocates (or unshares) them.
   const AttributeExtra& extra() const;
   AttributeExtra& mutable_extra();
 
@@ -81,7 +75,8 @@ struct Attribute {
   static Attribute make_graph(std::string name, std::shared_ptr<Graph> value);  // a subgraph
 
  private:
-  std::unique_ptr<AttributeExtra> extra_;
+  static Attribute named(std::string name, AttributeType type);
+  std::shared_ptr<AttributeExtra> extra_;
 };
 
 }  // namespace qforge

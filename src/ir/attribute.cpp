@@ -39,82 +39,58 @@ const char* attribute_type_name(AttributeType type) {
   return "unknown";
 }
 
-Attribute::Attribute(const Attribute& other)
-    : name(other.name),
-      type(other.type),
-      f(other.f),
-      i(other.i),
-      s(other.s),
-      t(other.t),
-      g(other.g),
-      floats(other.floats),
-      ints(other.ints),
-      strings(other.strings),
-      extra_(other.extra_ ? std::make_unique<AttributeExtra>(*other.extra_) : nullptr) {}
-
-Attribute& Attribute::operator=(const Attribute& other) {
-  if (this != &other) *this = Attribute(other);
-  return *this;
-}
-
-Attribute::~Attribute() = default;
-
 const AttributeExtra& Attribute::extra() const {
   static const AttributeExtra kNone;
   return extra_ ? *extra_ : kNone;
 }
 
 AttributeExtra& Attribute::mutable_extra() {
-  if (!extra_) extra_ = std::make_unique<AttributeExtra>();
+  if (!extra_)
+    extra_ = std::make_shared<AttributeExtra>();
+  else if (extra_.use_count() > 1)
+    extra_ = std::make_shared<AttributeExtra>(*extra_);
   return *extra_;
 }
 
-Attribute Attribute::make_int(std::string name, int64_t value) {
+Attribute Attribute::named(std::string name, AttributeType type) {
   Attribute a;
   a.name = std::move(name);
-  a.type = AttributeType::Int;
+  a.type = type;
+  return a;
+}
+
+Attribute Attribute::make_int(std::string name, int64_t value) {
+  Attribute a = named(std::move(name), AttributeType::Int);
   a.i = value;
   return a;
 }
 Attribute Attribute::make_float(std::string name, float value) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = AttributeType::Float;
+  Attribute a = named(std::move(name), AttributeType::Float);
   a.f = value;
   return a;
 }
 Attribute Attribute::make_string(std::string name, std::string value) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = AttributeType::String;
+  Attribute a = named(std::move(name), AttributeType::String);
   a.s = std::move(value);
   return a;
 }
 Attribute Attribute::make_ints(std::string name, std::vector<int64_t> values) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = AttributeType::Ints;
+  Attribute a = named(std::move(name), AttributeType::Ints);
   a.ints = std::move(values);
   return a;
 }
 Attribute Attribute::make_floats(std::string name, std::vector<float> values) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = AttributeType::Floats;
+  Attribute a = named(std::move(name), AttributeType::Floats);
   a.floats = std::move(values);
   return a;
 }
 Attribute Attribute::make_tensor(std::string name, Tensor value) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = AttributeType::Tensor;
+  Attribute a = named(std::move(name), AttributeType::Tensor);
   a.t = std::move(value);
   return a;
 }
 Attribute Attribute::make_graph(std::string name, std::shared_ptr<Graph> value) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = AttributeType::Graph;
+  Attribute a = named(std::move(name), AttributeType::Graph);
   a.g = std::move(value);
   return a;
 }

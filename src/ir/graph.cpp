@@ -402,9 +402,10 @@ void copy_attributes_into(const std::vector<Attribute>& from, std::vector<Attrib
       copy->owner = new_owner;
       a.g = copy;
     }
-    if (!a.has_extra()) continue;
-    if (clone)
+    // The rare parts are shared with `from` until changed here.
+    if (clone && !a.extra().tensors.empty())
       for (Tensor& t : a.mutable_extra().tensors) t = t.clone();
+    if (a.extra().graphs.empty()) continue;
     for (auto& g : a.mutable_extra().graphs) {
       std::shared_ptr<Graph> copy(g->deep_copy(tensors).release());
       copy->parent = new_parent;

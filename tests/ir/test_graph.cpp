@@ -120,6 +120,41 @@ TEST(Graph, DeepCopyIsIndependent) {
   EXPECT_NE(copy->find_variable("mid")->producer(), c.relu);
 }
 
+// An attribute's rare parts are shared between copies until one changes them.
+TEST(Attribute, CopiesShareRarePartsUntilChanged) {
+  Attribute a = Attribute::make_int("axis", 1);
+  EXPECT_FALSE(a.has_extra());
+  EXPECT_TRUE(a.extra().tensors.empty());
+  a.mutable_extra().doc_string = "original";
+  a.mutable_extra().tensors.push_back(Tensor::from_vector<float>({1}, {1.0f}));
+  Attribute b = a;
+  b.mutable_extra().doc_string = "changed";
+  b.mutable_extra().tensors.push_back(Tensor::from_vector<float>({1}, {2.0f}));
+  EXPECT_EQ(a.extra().doc_string, "original");
+  EXPECT_EQ(a.extra().tensors.size(), 1u);
+  EXPECT_EQ(b.extra().doc_string, "changed");
+  EXPECT_EQ(b.extra().tensors.size(), 2u);
+  Attribute c;
+  c = b;
+  EXPECT_EQ(c.extra().doc_string, "changed");
+}
+
+// Deep copies clone the tensors in an attribute's tensor list; the original keeps its own.
+TEST(Graph, DeepCopyClonesAttributeTensorLists) {
+  Chain c;
+  Attribute list;
+  list.name = "values";
+  list.type = AttributeType::Tensors;
+  list.mutable_extra().tensors.push_back(Tensor::from_vector<float>({1}, {1.0f}));
+  c.relu->attributes.push_back(list);
+  auto copy = c.g.deep_copy();
+  const Operation* relu = copy->find_operation(c.relu->name);
+  ASSERT_NE(relu, nullptr);
+  Tensor copied = relu->find_attr("values")->extra().tensors.at(0);  // shares the buffer
+  copied.data<float>()[0] = 7.0f;
+  EXPECT_EQ(c.relu->find_attr("values")->extra().tensors.at(0).data<float>()[0], 1.0f);
+}
+
 TEST(Graph, ReplaceAllUsesRewiresConsumersAndOutputs) {
   Chain c;
   Variable* other = c.g.create_variable("other");

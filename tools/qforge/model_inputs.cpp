@@ -131,8 +131,10 @@ void apply_layout(Graph& graph, const std::string& layout,
   if (!conv_shapes_known(graph)) trace_operation_meta(graph, inputs, ExecutorOptions{threads});
   ChannelsLastOptions options;
   options.threads = threads;
-  options.fuse_activations = batch_is_finite(inputs);
-  options.winograd = winograd && options.fuse_activations;
+  // oneDNN's fused activations and Winograd's transforms change where NaN and Inf land.
+  const bool finite = batch_is_finite(inputs);
+  options.fuse_activations = finite;
+  options.winograd = winograd && finite;
   options.only_chains_that_pay = layout == "channels-last";
   const ChannelsLastSummary s = convert_to_channels_last(graph, options);
   if (verbose)

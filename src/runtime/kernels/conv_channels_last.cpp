@@ -30,6 +30,11 @@ struct ConvDims {
     return {group, out_channels / group, channels / group, g.kernel[1], g.kernel[2]};
   }
   Tag plain_weights() const { return group == 1 ? Tag::oihw : Tag::goihw; }
+  ConvDims one_sample() const {
+    ConvDims d = *this;
+    d.batch = 1;
+    return d;
+  }
   bool operator==(const ConvDims& o) const {
     return batch == o.batch && channels == o.channels && out_channels == o.out_channels &&
            group == o.group && g.in == o.g.in && g.kernel == o.g.kernel && g.stride == o.g.stride &&
@@ -158,8 +163,7 @@ struct ChannelsLastConvState final : KernelState {
 // reference code otherwise); else its choice, the weights reordered on every call.
 void make_direct(ChannelsLastConvState& state, const Operation& op, Tag packed) {
   const ConvDims& d = state.dims;
-  ConvDims sample = d;
-  sample.batch = 1;
+  const ConvDims sample = d.one_sample();
   const memory::desc packed_desc(d.weights(), memory::data_type::f32, packed);
   const auto chosen_is_packed = [&](const ConvDims& dims) {
     try {
@@ -199,8 +203,7 @@ void make_direct(ChannelsLastConvState& state, const Operation& op, Tag packed) 
 // Winograd on weights the pass packed for one sample on `packed_threads` threads.
 void make_winograd(ChannelsLastConvState& state, const Operation& op, int packed_threads,
                    size_t weight_bytes) {
-  ConvDims sample = state.dims;
-  sample.batch = 1;
+  const ConvDims sample = state.dims.one_sample();
   try {
     state.pd = winograd_desc(op, sample, state.bias, state.threads);
     state.run_threads = state.threads;
@@ -228,7 +231,8 @@ void make_winograd(ChannelsLastConvState& state, const Operation& op, int packed
     return dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_engine(), from, dnnl_engine(), to));
   };
   state.src_to_blocked = reorder(src, state.pd.src_desc());
-  state.dst_to_blocked = reorder(dst, state.pd.dst_desc());
+  if (op.num_inputs() > 3 && op.input(3))  // the residual, added to y's old contents
+    state.dst_to_blocked = reorder(dst, state.pd.dst_desc());
   state.dst_to_channels_last = reorder(state.pd.dst_desc(), dst);
   state.prim = dnnl::convolution_forward(state.pd);
   state.winograd = true;
@@ -250,8 +254,7 @@ void run_winograd(KernelContext& ctx, const ChannelsLastConvState& state, const 
   memory dst(dst_desc, dnnl_engine(), blocked + src_desc.get_size());
   memory work(work_desc, dnnl_engine(), blocked + src_desc.get_size() + dst_desc.get_size());
   const auto f32 = memory::data_type::f32;
-  ConvDims sample = state.dims;
-  sample.batch = 1;
+  const ConvDims sample = state.dims.one_sample();
   const memory::desc x_sample(sample.src(), f32, Tag::nhwc), y_sample(sample.dst(), f32, Tag::nhwc);
   const int64_t batch = x.dim(0);
   dnnl::stream stream(dnnl_engine());
