@@ -65,7 +65,7 @@ std::string run_case(const fs::path& dir, ChannelsLastSummary* channels_last = n
         if (!graph->is_graph_input(feeds[i])) continue;  // made a parameter
         const fs::path file = set / fmt::format("input_{}.pb", i);
         if (!fs::exists(file)) break;  // optional trailing inputs
-        if (!feeds[i]->opaque_type.empty())
+        if (!feeds[i]->opaque_type().empty())
           fail(ErrorKind::UnsupportedOp, "non-tensor input (sequence/optional)");
         inputs[feeds[i]->name] = read_tensor_pb(file.string());
       }
@@ -98,7 +98,7 @@ std::string run_case(const fs::path& dir, ChannelsLastSummary* channels_last = n
       for (size_t i = 0; i < outputs.size(); ++i) {
         const fs::path file = set / fmt::format("output_{}.pb", i);
         if (!fs::exists(file)) continue;
-        if (!graph->outputs()[i]->opaque_type.empty())
+        if (!graph->outputs()[i]->opaque_type().empty())
           return "non-tensor output (sequence/optional)";
         const Tensor expected = read_tensor_pb(file.string());
         const std::string diff = testing::compare_tensors(outputs[i], expected, 1e-3, 1e-7);
@@ -121,6 +121,12 @@ std::map<std::string, std::string> read_expected(const std::string& path) {
     expected[line.substr(0, tab)] = tab == std::string::npos ? "" : line.substr(tab + 1);
   }
   return expected;
+}
+
+// Bernoulli's expected outputs are one draw of the reference's random generator (seeded or not);
+// ours is another, and on a few elements the two can agree by chance: such a case may pass.
+bool output_is_a_random_draw(const std::string& name) {
+  return name.find("/test_bernoulli") != std::string::npos;
 }
 
 TEST(OnnxConformance, BackendTestData) {
@@ -165,7 +171,7 @@ TEST(OnnxConformance, BackendTestData) {
     EXPECT_TRUE(expected.count(name))
         << name << " fails and is not in expected_failures.txt: " << reason;
   for (const auto& [name, reason] : expected)
-    EXPECT_TRUE(failures.count(name))
+    EXPECT_TRUE(failures.count(name) || output_is_a_random_draw(name))
         << name << " passes now: remove it from expected_failures.txt";
 }
 
