@@ -21,20 +21,32 @@ class Graph;
 class Operation;
 struct OperationQuantizationConfig;  // qforge/quantization_config.h
 
+// What few variables carry, held apart so that a Variable stays small (a model has one per
+// value and parameter).
+struct VariableExtra {
+  Tensor fp32_value;
+  std::string opaque_type;
+  std::string doc_string;
+};
+
 class Variable {
  public:
   std::string name;
   Tensor value;  // defined for parameters (initializers)
-  // A baked parameter's value before baking (PPQ's stored_value): the FP32 reference of error
-  // analysis. Empty for parameters never baked and for other variables.
-  Tensor fp32_value;
   // Declared or traced type. dtype Undefined and shape nullopt mean unknown.
   DataType dtype = DataType::Undefined;
   std::optional<std::vector<Dim>> shape;
-  // Serialized ONNX TypeProto for non-tensor types (sequence, map, optional, sparse).
-  std::string opaque_type;
-  std::string doc_string;
   bool has_value_info = false;  // the source model declared its type in value_info
+
+  // A baked parameter's value before baking (PPQ's stored_value): the FP32 reference of error
+  // analysis. Empty for parameters never baked and for other variables.
+  const Tensor& fp32_value() const { return extra().fp32_value; }
+  void set_fp32_value(Tensor value);
+  // Serialized ONNX TypeProto for non-tensor types (sequence, map, optional, sparse).
+  const std::string& opaque_type() const { return extra().opaque_type; }
+  void set_opaque_type(std::string type);
+  const std::string& doc_string() const { return extra().doc_string; }
+  void set_doc_string(std::string doc);
 
   bool is_parameter() const { return value.defined() && producer_ == nullptr; }
   Operation* producer() const { return producer_; }
@@ -46,9 +58,12 @@ class Variable {
 
  private:
   friend class Graph;
+  const VariableExtra& extra() const;
+  VariableExtra& mutable_extra();  // allocates it
   Graph* graph_ = nullptr;
   Operation* producer_ = nullptr;
   std::vector<Operation*> consumers_;
+  std::unique_ptr<VariableExtra> extra_;  // null until one of its parts is set
 };
 
 class Operation {

@@ -65,12 +65,12 @@ int64_t attach_fp32_parameters(Executor& executor, const Graph& graph, const Ope
       const QuantizationState state = configs[i]->state;
       if (!var || !var->is_parameter()) continue;
       if (state != QuantizationState::Baked && state != QuantizationState::PassiveBaked) continue;
-      if (!var->fp32_value.defined()) {
+      if (!var->fp32_value().defined()) {
         ++missing;
         continue;
       }
       executor.set_input_delegate(op.get(), i,
-                                  [value = var->fp32_value](const Tensor&) { return value; });
+                                  [value = var->fp32_value()](const Tensor&) { return value; });
     }
   }
   return missing;

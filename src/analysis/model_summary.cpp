@@ -10,7 +10,7 @@ namespace {
 
 ValueSummary summarize_value(const Variable& var) {
   ValueSummary v{var.name, dtype_name(var.dtype), "?"};
-  if (!var.opaque_type.empty()) v.dtype = "non-tensor";
+  if (!var.opaque_type().empty()) v.dtype = "non-tensor";
   if (var.shape) v.shape = dims_to_string(*var.shape);
   return v;
 }

@@ -123,7 +123,7 @@ void insert_qdq(Graph& g, Variable* var, const TensorQuantizationConfig& c,
     g.rename_variable(dq, public_name);
     dq->dtype = DataType::Float;
     dq->shape = var->shape;
-    dq->doc_string = var->doc_string;
+    dq->set_doc_string(var->doc_string());
   }
 }
 

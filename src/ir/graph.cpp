@@ -9,6 +9,28 @@
 
 namespace qforge {
 
+const VariableExtra& Variable::extra() const {
+  static const VariableExtra kNone;
+  return extra_ ? *extra_ : kNone;
+}
+
+VariableExtra& Variable::mutable_extra() {
+  if (!extra_) extra_ = std::make_unique<VariableExtra>();
+  return *extra_;
+}
+
+void Variable::set_fp32_value(Tensor value) {
+  if (value.defined() || extra_) mutable_extra().fp32_value = std::move(value);
+}
+
+void Variable::set_opaque_type(std::string type) {
+  if (!type.empty() || extra_) mutable_extra().opaque_type = std::move(type);
+}
+
+void Variable::set_doc_string(std::string doc) {
+  if (!doc.empty() || extra_) mutable_extra().doc_string = std::move(doc);
+}
+
 std::optional<Shape> Variable::static_shape() const {
   if (value.defined()) return value.shape();
   if (!shape) return std::nullopt;
@@ -430,8 +452,8 @@ std::unique_ptr<Graph> Graph::deep_copy(TensorCopy tensors) const {
     nv->value = tensors == TensorCopy::Clone ? v->value.clone() : v->value;
     nv->dtype = v->dtype;
     nv->shape = v->shape;
-    nv->opaque_type = v->opaque_type;
-    nv->doc_string = v->doc_string;
+    nv->set_opaque_type(v->opaque_type());
+    nv->set_doc_string(v->doc_string());
     nv->has_value_info = v->has_value_info;
     vars[v.get()] = copy->adopt(std::move(nv));
   }

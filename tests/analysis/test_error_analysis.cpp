@@ -182,8 +182,8 @@ TEST(ErrorAnalysis, BakedWeightsAreComparedWithTheirFp32Values) {
   setting.threads = 1;
   Quantizer(platform, *m.graph).quantize(data, setting);
   const Variable* wv = m.graph->find_variable("mm.w");
-  ASSERT_TRUE(wv->fp32_value.defined());
-  EXPECT_TRUE(wv->fp32_value.equals(w));
+  ASSERT_TRUE(wv->fp32_value().defined());
+  EXPECT_TRUE(wv->fp32_value().equals(w));
   EXPECT_FALSE(wv->value.equals(w));
 
   const ErrorAnalysis a = graphwise_error_analyse(*m.graph, data, quiet(8));

@@ -78,9 +78,9 @@ std::map<std::string, std::string> read_exclusions(const std::string& path) {
 
 // Why a graph input cannot be fed from an .npy file, or "" when it can.
 std::string unfeedable_input_reason(const Variable& input) {
-  if (!input.opaque_type.empty()) {
+  if (!input.opaque_type().empty()) {
     onnx::TypeProto type;
-    type.ParseFromString(input.opaque_type);
+    type.ParseFromString(input.opaque_type());
     switch (type.value_case()) {
       case onnx::TypeProto::kSequenceType:
         return "sequence input";

@@ -700,7 +700,7 @@ TEST(QuantPassPassive, ClipBoundsAndPadValueTakeTheInputScale) {
     EXPECT_FLOAT_EQ(scalar(n.g->find_variable("hi")->value), 0.3f);
     EXPECT_FLOAT_EQ(scalar(n.g->find_variable("value")->value), 0.3f);
     EXPECT_EQ(scalar(n.g->find_variable("lo")->value), 0.0f);
-    EXPECT_FLOAT_EQ(scalar(n.g->find_variable("hi")->fp32_value), 0.3337f);
+    EXPECT_FLOAT_EQ(scalar(n.g->find_variable("hi")->fp32_value()), 0.3337f);
   }
 }
 
@@ -733,8 +733,8 @@ TEST(QuantPassBaking, ParametersBecomeExactMultiplesOfTheirScale) {
   EXPECT_EQ(n.in("conv", 1).state, QS::Baked);
   EXPECT_EQ(n.in("conv", 2).state, QS::PassiveBaked);
   // The float values are kept for error analysis.
-  EXPECT_EQ(w->fp32_value.to_float_vector(), (std::vector<float>{0.8f, -0.3f}));
-  EXPECT_EQ(b->fp32_value.to_float_vector(), (std::vector<float>{0.37f, -1.234f}));
+  EXPECT_EQ(w->fp32_value().to_float_vector(), (std::vector<float>{0.8f, -0.3f}));
+  EXPECT_EQ(b->fp32_value().to_float_vector(), (std::vector<float>{0.37f, -1.234f}));
   // Each channel's max |w| lands on 127.5 steps of 2 max / 255: rounds to even 128, saturates
   // to 127.
   const float s_w[2] = {symmetric_scale(-0.8f, 0.8f, -128, 127),
@@ -750,7 +750,7 @@ TEST(QuantPassBaking, ParametersBecomeExactMultiplesOfTheirScale) {
   }
   // Activations are not parameters: untouched.
   EXPECT_EQ(n.in("conv", 0).state, QS::Activated);
-  EXPECT_FALSE(n.g->find_variable("x")->fp32_value.defined());
+  EXPECT_FALSE(n.g->find_variable("x")->fp32_value().defined());
 }
 
 TEST(QuantPassBaking, FloatValuesDroppedWhenNotKept) {
@@ -762,8 +762,8 @@ TEST(QuantPassBaking, FloatValuesDroppedWhenNotKept) {
   passive_parameter_quantization(*n.g, ctx);
   parameter_baking(*n.g, ctx);
   EXPECT_EQ(n.in("conv", 1).state, QS::Baked);
-  EXPECT_FALSE(n.g->find_variable("w")->fp32_value.defined());
-  EXPECT_FALSE(n.g->find_variable("b")->fp32_value.defined());
+  EXPECT_FALSE(n.g->find_variable("w")->fp32_value().defined());
+  EXPECT_FALSE(n.g->find_variable("b")->fp32_value().defined());
   // The baked value itself is the same as when the float one is kept.
   const float s_w = symmetric_scale(-0.8f, 0.8f, -128, 127);
   EXPECT_FLOAT_EQ(n.g->find_variable("w")->value.data<float>()[0], 127 * s_w);
@@ -777,7 +777,7 @@ TEST(QuantPassBaking, UncalibratedParametersAreNotBaked) {
   parameter_baking(*n.g, ctx);
   EXPECT_EQ(n.in("conv", 1).state, QS::Initial);
   EXPECT_EQ(n.g->find_variable("w")->value.to_float_vector(), (std::vector<float>{0.8f, -0.3f}));
-  EXPECT_FALSE(n.g->find_variable("w")->fp32_value.defined());
+  EXPECT_FALSE(n.g->find_variable("w")->fp32_value().defined());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -850,7 +850,7 @@ TEST(QuantPassSetting, EachPassCanBeSwitchedOff) {
     EXPECT_EQ(n.in("conv", 1).state, QS::Activated);
     EXPECT_EQ(n.in("conv", 2).state, QS::Passive);
     EXPECT_EQ(scalar(n.g->find_variable("w")->value), 0.7f);
-    EXPECT_FALSE(n.g->find_variable("w")->fp32_value.defined());
+    EXPECT_FALSE(n.g->find_variable("w")->fp32_value().defined());
   }
 }
 

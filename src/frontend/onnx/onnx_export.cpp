@@ -14,9 +14,9 @@ namespace {
 
 void write_value_info(const Variable& var, onnx::ValueInfoProto* info) {
   info->set_name(var.name);
-  if (!var.doc_string.empty()) info->set_doc_string(var.doc_string);
-  if (!var.opaque_type.empty()) {
-    if (!info->mutable_type()->ParseFromString(var.opaque_type))
+  if (!var.doc_string().empty()) info->set_doc_string(var.doc_string());
+  if (!var.opaque_type().empty()) {
+    if (!info->mutable_type()->ParseFromString(var.opaque_type()))
       fail(ErrorKind::Internal, "value '{}' holds a corrupt type", var.name);
     return;
   }

@@ -39,14 +39,14 @@ struct ImportContext {
 // The declared type replaces whatever the variable held (an initializer's own dtype and shape
 // included): the export writes back exactly what was declared, or no type at all.
 void read_value_info(const onnx::ValueInfoProto& info, Variable* var) {
-  if (!info.doc_string().empty()) var->doc_string = info.doc_string();
+  if (!info.doc_string().empty()) var->set_doc_string(info.doc_string());
   var->dtype = DataType::Undefined;
   var->shape.reset();
-  var->opaque_type.clear();
+  var->set_opaque_type("");
   if (!info.has_type()) return;
   const onnx::TypeProto& type = info.type();
   if (type.value_case() != onnx::TypeProto::kTensorType || !type.denotation().empty()) {
-    var->opaque_type = type.SerializeAsString();
+    var->set_opaque_type(type.SerializeAsString());
     return;
   }
   const auto& tensor_type = type.tensor_type();
@@ -56,12 +56,12 @@ void read_value_info(const onnx::ValueInfoProto& info, Variable* var) {
   var->dtype = static_cast<DataType>(tensor_type.elem_type());
   // A type that qforge's fields cannot state exactly is kept verbatim: a tensor type without
   // elem_type (Undefined would write no type at all) or with dimension denotations.
-  if (var->dtype == DataType::Undefined) var->opaque_type = type.SerializeAsString();
+  if (var->dtype == DataType::Undefined) var->set_opaque_type(type.SerializeAsString());
   if (!tensor_type.has_shape()) return;
   std::vector<Dim> dims;
   for (const auto& d : tensor_type.shape().dim()) {
     if (!d.denotation().empty()) {  // rare: keep the whole type verbatim
-      var->opaque_type = type.SerializeAsString();
+      var->set_opaque_type(type.SerializeAsString());
     }
     if (d.has_dim_value()) {
       if (d.dim_value() < 0)

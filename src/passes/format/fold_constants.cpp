@@ -54,7 +54,7 @@ bool all_inputs_constant(const Operation& op) {
 // Shape and Size only need the input's shape, which may be known while its value is not.
 std::optional<Tensor> fold_shape_query(const Operation& op) {
   const Variable* in = op.input(0);
-  if (!in || !in->opaque_type.empty()) return std::nullopt;
+  if (!in || !in->opaque_type().empty()) return std::nullopt;
   const std::optional<Shape> shape = in->static_shape();
   if (!shape) return std::nullopt;
   if (op.type == "Size") return Tensor::scalar<int64_t>(shape_numel(*shape));
@@ -104,7 +104,7 @@ std::optional<std::vector<Tensor>> try_fold(const Operation& op) {
   if (op.num_outputs() == 0 || !op.subgraphs().empty() || kNeverFold.count(op.type))
     return std::nullopt;
   for (const Variable* out : op.outputs())
-    if (out && !out->opaque_type.empty()) return std::nullopt;
+    if (out && !out->opaque_type().empty()) return std::nullopt;
   const bool standard = op.domain.empty() || op.domain == "ai.onnx";
   if (standard && (op.type == "Shape" || op.type == "Size") && op.num_outputs() == 1) {
     if (auto value = fold_shape_query(op)) return std::vector<Tensor>{*value};

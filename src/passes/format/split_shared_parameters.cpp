@@ -29,7 +29,7 @@ void split_in(Graph& graph) {
     for (size_t r = 1; r < readers.size(); ++r) {
       Operation* op = readers[r];
       Variable* copy = format::create_parameter(graph, param->name, param->value.clone());
-      copy->doc_string = param->doc_string;
+      copy->set_doc_string(param->doc_string());
       for (size_t i = 0; i < op->num_inputs(); ++i)
         if (op->input(i) == param) graph.set_input(op, i, copy);
     }

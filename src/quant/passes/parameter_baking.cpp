@@ -16,8 +16,8 @@ void parameter_baking(Graph& graph, const PassContext& ctx) {
       if (!config || !var || !var->is_parameter() || !config->is_active()) continue;
       const bool baking = config->state == QuantizationState::Activated ||
                           config->state == QuantizationState::Passive;
-      if (baking && !var->fp32_value.defined() && ctx.setting.keep_fp32_parameters)
-        var->fp32_value = var->value;
+      if (baking && !var->fp32_value().defined() && ctx.setting.keep_fp32_parameters)
+        var->set_fp32_value(var->value);
       if (config->state == QuantizationState::Activated) {
         var->value = fake_quantize(var->value, *config);
         config->state = QuantizationState::Baked;
