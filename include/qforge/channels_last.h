@@ -28,10 +28,11 @@ struct ChannelsLastOptions {
   // private memory, for 0.80-0.85 instead of 1.08 ms at 1 thread. 0: no such limit.
   int64_t conv_overhead_bytes = 72 * 1024;
   // 3x3 stride-1 Convs on planes of at least 14x14 run Winograd's F(2x2, 3x3) in oneDNN:
-  // resnet18's 56x56 and 28x28 convs take 0.70-0.75 of the time, their weights 16/9 of the
-  // memory; results stay within about 1e-6 relative. Its transforms subtract neighbouring
-  // inputs, so an Inf can become NaN where a direct conv keeps Inf: switch off for inputs that
-  // hold NaN or Inf (`qforge run` does).
+  // resnet18's 56x56 and 28x28 convs take 0.85-0.95 instead of 1.13-1.19 ms at 1 thread
+  // (docs/benchmarks.md), their weights 16/9 of the memory; results agree with the direct
+  // conv's to the tests' 1e-4 relative. Its transforms subtract neighbouring inputs, so an Inf
+  // can become NaN where a direct conv keeps Inf: switch off for inputs that hold NaN or Inf
+  // (`qforge run` does).
   bool winograd = true;
 };
 

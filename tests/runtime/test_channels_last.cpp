@@ -1091,9 +1091,10 @@ TEST(ChannelsLast, WinogradWeightsOfTheWrongSize) {
   EXPECT_EQ(kind, ErrorKind::InvalidModel);
 }
 
-// Winograd weights are laid out for the thread count they were packed on (oneDNN's layout for a
-// 256-channel 14x14 conv differs between 1 and 2+ threads): run on another count, the kernel
-// uses the packing's when its own would want other weights, and computes the same.
+// Winograd weights are laid out for the primitive oneDNN makes on the packing's thread count
+// (its descriptor for a 256-channel 14x14 conv is made from the thread count; the bytes here
+// come out the same): run on another count, the kernel uses the packing's when its own would
+// want another layout, and computes the same.
 TEST(ChannelsLast, WinogradPackedForAnotherThreadCount) {
   const Shape shape{1, 256, 14, 14};
   GraphBuilder b;

@@ -331,10 +331,11 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvShape& 
     if (direct && (out_plane <= 64 || unblocked) && run_direct()) return;
     // A strided first layer on few channels whose outputs do not fill oneDNN's blocks: a
     // stride-1 conv on phase planes (conv_direct.h). BlazeFace's 3 -> 24 5x5 stride 2 at
-    // 128x128: 0.20 ms against oneDNN's 0.24, and a model without other dense convs then needs
-    // none of oneDNN's primitive state and code (about 200 KiB for the first). resnet18's
-    // 3 -> 64 7x7 and mobilenet_v2's 3 -> 32 3x3 (full blocks) stay faster in oneDNN at batch 1
-    // (2.48 against 2.65 ms, 0.49 against 0.54 ms).
+    // 128x128: 0.21 ms against oneDNN's 0.23 (docs/benchmarks.md), and a model without other
+    // dense convs then needs none of oneDNN's primitive state and code (about 200 KiB for the
+    // first). resnet18's 3 -> 64 7x7 and mobilenet_v2's 3 -> 32 3x3 (full blocks) stayed faster
+    // in oneDNN at batch 1 when this was written with the rule lifted (2.48 against 2.65 ms,
+    // 0.49 against 0.54 ms).
     if (s.group == 1 && Mg % 16 != 0 && phase_conv_fits(g, Cg)) {
       const auto floats = static_cast<size_t>(phase_conv_scratch_floats(g, Cg, Mg));
       Tensor held;

@@ -105,9 +105,10 @@ dnnl::convolution_forward::primitive_desc primitive_desc(
 }
 
 // Whether Winograd's F(2x2, 3x3) pays for `d` (one sample): 3x3 stride-1 dense convs on planes
-// of at least 14x14 with at least 16 channels each side. On resnet18's 56x56 and 28x28 layers it
-// takes 0.70-0.75 of the direct conv's time with the reorders of x and y, 0.8-0.93 on 14x14; on
-// 7x7 it gains nothing while its weights, as in every case, take 16/9 of the memory.
+// of at least 14x14 with at least 16 channels each side. On resnet18 at 1 thread, with the
+// reorders of x and y, 56x56 and 28x28 convs take 0.85-0.95 instead of 1.13-1.19 ms and 14x14
+// ones 1.09-1.11 instead of 1.24-1.26 (docs/benchmarks.md); on 7x7 it gains nothing while its
+// weights, as in every case, take 16/9 of the memory.
 bool winograd_pays(const ConvDims& d) {
   const WindowGeometry& g = d.g;
   return d.group == 1 && g.kernel[1] == 3 && g.kernel[2] == 3 && g.stride[1] == 1 &&
