@@ -34,6 +34,17 @@ struct ChannelsLastOptions {
   // can become NaN where a direct conv keeps Inf: switch off for inputs that hold NaN or Inf
   // (`qforge run` does).
   bool winograd = true;
+  // Convs that each read only the one before (MobileNet's 1x1 expand, depthwise and 1x1
+  // project) run as one ChannelsLastConvChain, band by band of rows with the values between
+  // them in cache (see src/runtime/kernels/conv_chain.h), when one of those values, divided by
+  // the threads (each computes its share of the rows), takes at least conv_chain_min_bytes per
+  // sample; a Conv joins only over a value of at least a quarter of that. Results are those of
+  // the Convs run one by one.
+  bool conv_chains = true;
+  int64_t conv_chain_min_bytes = int64_t{1} << 20;
+  // The bytes of those values a chain's thread holds for one band, at most (the bands' height
+  // follows): MobileNetV2's 112x112 and 56x56 blocks ran fastest with 0.5-1 MiB (L2: 2 MiB).
+  int64_t conv_chain_band_bytes = 768 * 1024;
 };
 
 struct ChannelsLastSummary {
@@ -42,9 +53,11 @@ struct ChannelsLastSummary {
   int winograd_convs = 0;  // of the packed, in Winograd's layout
   int pools = 0;           // MaxPool / AveragePool now channels-last
   int fused_activations = 0;
-  int fused_adds = 0;  // residual Adds run inside the Conv before them
-  int other_ops = 0;   // element-wise and Concat ops inside chains
-  int transposes = 0;  // layout conversions added at the chains' ends
+  int fused_adds = 0;     // residual Adds run inside the Conv before them
+  int other_ops = 0;      // element-wise and Concat ops inside chains
+  int transposes = 0;     // layout conversions added at the chains' ends
+  int conv_chains = 0;    // ChannelsLastConvChains made
+  int chained_convs = 0;  // the Convs they run
 };
 
 // Rewrites `graph` in place. Convs that oneDNN cannot run, and everything whose input shapes

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "conv_chains.h"
+#include "inference_pass_util.h"
 #include "kernels/conv_channels_last.h"
 
 namespace qforge {
@@ -22,19 +24,6 @@ namespace {
 
 constexpr int64_t kToChannelsLast[] = {0, 2, 3, 1};
 constexpr int64_t kToChannelsFirst[] = {0, 3, 1, 2};
-
-bool is_standard(const Operation& op) {
-  return op.domain.empty() || op.domain == "ai.onnx";
-}
-
-// A value known before running: a parameter's or a Constant's.
-const Tensor* constant_value(const Variable* v) {
-  if (!v) return nullptr;
-  if (v->is_parameter()) return &v->value;
-  if (v->producer() && is_standard(*v->producer()) && v->producer()->type == "Constant")
-    return v->producer()->attr_tensor("value");
-  return nullptr;
-}
 
 // A float scalar known before running.
 std::optional<float> constant_scalar(const Variable* v) {
@@ -112,9 +101,7 @@ class ChannelsLastRewrite {
     graph_.topological_sort();
     std::vector<Operation*> order;
     for (const auto& op : graph_.operations()) order.push_back(op.get());
-    for (Operation* op : order)
-      for (const Graph* sub : op->subgraphs())
-        for (const std::string& name : sub->outer_references()) read_by_subgraphs_.insert(name);
+    read_by_subgraphs_ = names_read_by_subgraphs(graph_);
     for (Operation* op : order)
       if (is_standard(*op) && op->subgraphs().empty() && joins(op)) {
         position_[op] = static_cast<int64_t>(members_.size());
@@ -522,7 +509,9 @@ class ChannelsLastRewrite {
 ChannelsLastSummary convert_to_channels_last(Graph& graph, const ChannelsLastOptions& options) {
   int threads = options.threads;
   if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  return ChannelsLastRewrite(graph, options, threads).run();
+  ChannelsLastSummary summary = ChannelsLastRewrite(graph, options, threads).run();
+  if (options.conv_chains) fuse_conv_chains(graph, options, threads, summary);
+  return summary;
 }
 
 }  // namespace qforge

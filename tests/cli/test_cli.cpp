@@ -147,6 +147,35 @@ TEST(Cli, RunAndBenchWinograd) {
   EXPECT_NE(direct.output.find("0 of them Winograd"), std::string::npos) << direct.output;
 }
 
+// Convs over values of 1.5 MiB chain on one thread (Winograd off: its convs do not chain);
+// --no-conv-chains runs them one by one, to the same outputs.
+TEST(Cli, RunAndBenchConvChains) {
+  testing::TempDir dir;
+  const std::string model = write_conv_chain_model(dir, 96, 64);
+  write_npy(dir.file("x.npy"),
+            testing::random_tensor(DataType::Float, {1, 3, 64, 64}, 3, -1.0f, 1.0f));
+  const std::pair<const char*, const char*> variants[] = {
+      {"chained", ""}, {"one_by_one", "--no-conv-chains"}, {"onnx", "--layout onnx"}};
+  for (const auto& [out, flags] : variants) {
+    CommandResult r =
+        run_cli(fmt::format("run {} --input x={} --output-dir {} --threads 1 --no-winograd {}",
+                            model, dir.file("x.npy"), dir.file(out), flags));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const Tensor chained = read_npy(dir.file("chained/r3.npy"));
+  EXPECT_EQ(testing::compare_tensors(chained, read_npy(dir.file("one_by_one/r3.npy")), 0.0, 0.0),
+            "");
+  EXPECT_EQ(testing::compare_tensors(chained, read_npy(dir.file("onnx/r3.npy")), 1e-4, 1e-5), "");
+  CommandResult bench =
+      run_cli(fmt::format("bench {} --repeat 1 --threads 1 --no-winograd", model));
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  EXPECT_NE(bench.output.find("4 run in 1 chains"), std::string::npos) << bench.output;
+  CommandResult off =
+      run_cli(fmt::format("bench {} --repeat 1 --threads 1 --no-winograd --no-conv-chains", model));
+  ASSERT_EQ(off.exit_code, 0) << off.output;
+  EXPECT_NE(off.output.find("0 run in 0 chains"), std::string::npos) << off.output;
+}
+
 TEST(Cli, InspectTextAndJson) {
   testing::TempDir dir;
   const std::string model = write_small_model(dir);

@@ -87,11 +87,11 @@ void add_bench_command(CLI::App& app) {
   struct Args {
     std::string model;
     std::vector<std::string> shapes;
-    std::string layout = "channels-last";
+    LayoutFlags layout;
     int64_t batch = 1;
     int threads = 0, repeat = 20, warmup = 3;
     size_t top = 10;
-    bool json = false, keep_weights = false, profile = false, no_winograd = false;
+    bool json = false, keep_weights = false, profile = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -103,8 +103,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print one JSON line");
   cmd->add_flag("--keep-prepared-weights", args->keep_weights,
                 "Keep conv weights in oneDNN's layout between runs (faster, more memory)");
-  cmd->add_option("--layout", args->layout, kLayoutHelp);
-  cmd->add_flag("--no-winograd", args->no_winograd, kNoWinogradHelp);
+  add_layout_flags(*cmd, args->layout);
   cmd->add_option("--top", args->top, "With --profile: how many of the slowest ops to list");
   cmd->add_flag("--profile", args->profile,
                 "Also print where the time went: per op type and the slowest ops (timed runs)");
@@ -118,7 +117,7 @@ void add_bench_command(CLI::App& app) {
         make_random_inputs(*graph, parse_shape_overrides(args->shapes), args->batch);
     // The model's own parameters: the packed copies that replace them are about the same size.
     const int64_t param_bytes = parameter_bytes(*graph);
-    apply_layout(*graph, args->layout, inputs, args->threads, !args->no_winograd, !args->json);
+    apply_layout(*graph, args->layout, inputs, args->threads, !args->json);
     ExecutorOptions options;
     options.threads = args->threads;
     options.keep_prepared_weights = args->keep_weights;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "model_inputs.h"
 
+#include <CLI/CLI.hpp>
+
 #include <random>
 
 #include "qforge/calibration_data.h"
@@ -121,9 +123,22 @@ bool conv_shapes_known(const Graph& graph) {
 
 }  // namespace
 
-void apply_layout(Graph& graph, const std::string& layout,
-                  const std::map<std::string, Tensor>& inputs, int threads, bool winograd,
-                  bool verbose) {
+void add_layout_flags(CLI::App& cmd, LayoutFlags& flags) {
+  cmd.add_option("--layout", flags.layout,
+                 "channels-last (default: conv chains that pay run on [N, H, W, C] data, weights "
+                 "packed once), channels-last-all (every eligible op, whether it pays or not) or "
+                 "onnx (the graph as loaded)");
+  cmd.add_flag("--no-winograd", flags.no_winograd,
+               "With a channels-last layout: run 3x3 convs directly, not as Winograd's F(2x2, "
+               "3x3) (slower, rounding as a direct conv's)");
+  cmd.add_flag("--no-conv-chains", flags.no_conv_chains,
+               "With a channels-last layout: run each conv on its own, not convs that read only "
+               "the one before band by band of rows (slower on MobileNets, same results)");
+}
+
+void apply_layout(Graph& graph, const LayoutFlags& flags,
+                  const std::map<std::string, Tensor>& inputs, int threads, bool verbose) {
+  const std::string& layout = flags.layout;
   if (layout == "onnx") return;
   if (layout != "channels-last" && layout != "channels-last-all")
     fail(ErrorKind::Argument,
@@ -134,15 +149,17 @@ void apply_layout(Graph& graph, const std::string& layout,
   // oneDNN's fused activations and Winograd's transforms change where NaN and Inf land.
   const bool finite = batch_is_finite(inputs);
   options.fuse_activations = finite;
-  options.winograd = winograd && finite;
+  options.winograd = !flags.no_winograd && finite;
+  options.conv_chains = !flags.no_conv_chains;
   options.only_chains_that_pay = layout == "channels-last";
   const ChannelsLastSummary s = convert_to_channels_last(graph, options);
   if (verbose)
     std::fprintf(stderr,
                  "channels-last: %d convs (%d with packed weights, %d of them Winograd; %d "
-                 "activations and %d Adds fused), %d pools, %d other ops, %d transposes\n",
+                 "activations and %d Adds fused; %d run in %d chains), %d pools, %d other ops, "
+                 "%d transposes\n",
                  s.convs, s.packed_convs, s.winograd_convs, s.fused_activations, s.fused_adds,
-                 s.pools, s.other_ops, s.transposes);
+                 s.chained_convs, s.conv_chains, s.pools, s.other_ops, s.transposes);
 }
 
 }  // namespace qforge::cli

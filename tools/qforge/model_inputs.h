@@ -9,6 +9,10 @@
 
 #include "qforge/graph.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace qforge::cli {
 
 std::map<std::string, Tensor> read_input_files(const Graph& graph,
@@ -21,21 +25,20 @@ std::map<std::string, Tensor> make_random_inputs(const Graph& graph,
                                                  const std::map<std::string, Shape>& shapes,
                                                  int64_t batch);
 
-// --layout of `run` and `bench`: "channels-last" (the default) applies the channels-last pass
-// (qforge/channels_last.h), tracing shapes on `inputs` first when the model does not declare
-// those of its Conv inputs; "channels-last-all" converts every eligible op, whether its chain
-// pays or not; "onnx" runs the graph as loaded. `winograd` lets the pass run 3x3 convs as
-// Winograd's F(2x2, 3x3) (--no-winograd turns it off); it and the fused activations are used
-// only for inputs free of NaN and Inf. Prints what changed with `verbose`.
-inline constexpr const char* kLayoutHelp =
-    "channels-last (default: conv chains that pay run on [N, H, W, C] data, weights packed "
-    "once), channels-last-all (every eligible op, whether it pays or not) or onnx (the graph as "
-    "loaded)";
-inline constexpr const char* kNoWinogradHelp =
-    "With a channels-last layout: run 3x3 convs directly, not as Winograd's F(2x2, 3x3) (slower, "
-    "rounding as a direct conv's)";
-void apply_layout(Graph& graph, const std::string& layout,
-                  const std::map<std::string, Tensor>& inputs, int threads, bool winograd,
-                  bool verbose);
+// --layout, --no-winograd and --no-conv-chains of `run` and `bench`. The layout is
+// "channels-last" (the default: the channels-last pass, qforge/channels_last.h, tracing shapes
+// on the inputs first when the model does not declare those of its Conv inputs),
+// "channels-last-all" (every eligible op converted, whether its chain pays or not) or "onnx"
+// (the graph as loaded). Winograd's F(2x2, 3x3) for 3x3 convs and the fused activations are
+// used only for inputs free of NaN and Inf.
+struct LayoutFlags {
+  std::string layout = "channels-last";
+  bool no_winograd = false;
+  bool no_conv_chains = false;
+};
+void add_layout_flags(CLI::App& cmd, LayoutFlags& flags);
+// Applies the layout to `graph` for `threads` threads; prints what changed with `verbose`.
+void apply_layout(Graph& graph, const LayoutFlags& flags,
+                  const std::map<std::string, Tensor>& inputs, int threads, bool verbose);
 
 }  // namespace qforge::cli

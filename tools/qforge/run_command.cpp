@@ -48,21 +48,19 @@ void add_run_command(CLI::App& app) {
   struct Args {
     std::string model, output_dir;
     std::vector<std::string> inputs;
-    std::string layout = "channels-last";
+    LayoutFlags layout;
     int threads = 0;
-    bool no_winograd = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("--input,-i", args->inputs, "name=file.npy or name=file.pb (repeatable)");
   cmd->add_option("--output-dir,-o", args->output_dir, "Write each output as DIR/<name>.npy");
   cmd->add_option("--threads", args->threads, "Threads (default: all cores)");
-  cmd->add_option("--layout", args->layout, kLayoutHelp);
-  cmd->add_flag("--no-winograd", args->no_winograd, kNoWinogradHelp);
+  add_layout_flags(*cmd, args->layout);
   cmd->callback([args] {
     const auto graph = load_onnx_graph(args->model);
     const auto inputs = read_input_files(*graph, args->inputs);
-    apply_layout(*graph, args->layout, inputs, args->threads, !args->no_winograd, false);
+    apply_layout(*graph, args->layout, inputs, args->threads, false);
     Executor executor(*graph, ExecutorOptions{args->threads});
     const auto outputs = executor.run(inputs);
     if (!args->output_dir.empty()) std::filesystem::create_directories(args->output_dir);

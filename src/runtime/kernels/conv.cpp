@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 
+#include "conv_chain.h"
 #include "conv_channels_last.h"
 #include "conv_depthwise.h"
 #include "conv_direct.h"
@@ -711,6 +712,7 @@ void register_conv_kernels(KernelRegistry& registry) {
   registry.add("", "ConvInteger", 10, kLatestOpset, conv_integer);
   registry.add("", "QLinearConv", 10, kLatestOpset, qlinear_conv);
   register_channels_last_conv_kernels(registry);
+  register_conv_chain_kernels(registry);
 }
 
 }  // namespace qforge::kernels

@@ -9,8 +9,8 @@
 
 #include <dnnl.hpp>
 
+#include "conv_channels_last_desc.h"
 #include "dnnl_util.h"
-#include "nn_util.h"
 
 namespace qforge::kernels {
 
@@ -19,89 +19,14 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-// The conv of `batch` samples: oneDNN's dims, in its NCHW order of dimensions.
-struct ConvDims {
-  int64_t batch = 1, channels = 0, out_channels = 0, group = 1;
-  WindowGeometry g;
-  memory::dims src() const { return {batch, channels, g.in[1], g.in[2]}; }
-  memory::dims dst() const { return {batch, out_channels, g.out[1], g.out[2]}; }
-  memory::dims weights() const {
-    if (group == 1) return {out_channels, channels, g.kernel[1], g.kernel[2]};
-    return {group, out_channels / group, channels / group, g.kernel[1], g.kernel[2]};
-  }
-  Tag plain_weights() const { return group == 1 ? Tag::oihw : Tag::goihw; }
-  ConvDims one_sample() const {
-    ConvDims d = *this;
-    d.batch = 1;
-    return d;
-  }
-  bool operator==(const ConvDims& o) const {
-    return batch == o.batch && channels == o.channels && out_channels == o.out_channels &&
-           group == o.group && g.in == o.g.in && g.kernel == o.g.kernel && g.stride == o.g.stride &&
-           g.dilation == o.g.dilation && g.pad_begin == o.g.pad_begin && g.pad_end == o.g.pad_end;
-  }
-};
-
-// `weights` is the ONNX weight shape [M, C/group, kH, kW]; x_nchw the input in NCHW order.
-ConvDims conv_dims(const KernelContext& ctx, const Shape& x_nchw, const Shape& weights) {
-  const std::string node = ctx.op().describe();
-  if (x_nchw.size() != 4 || weights.size() != 4)
-    fail(ErrorKind::Shape, "{}: needs a 4-D input and weight, got {} and {}", node,
-         shape_to_string(x_nchw), shape_to_string(weights));
-  ConvDims d;
-  d.batch = x_nchw[0];
-  d.channels = x_nchw[1];
-  d.out_channels = weights[0];
-  d.group = ctx.attr_int("group", 1);
-  if (d.group < 1 || d.channels % d.group != 0 || d.out_channels % d.group != 0 ||
-      weights[1] * d.group != d.channels)
-    fail(ErrorKind::Shape, "{}: input channels {} and weight {} do not fit group {}", node,
-         d.channels, shape_to_string(weights), d.group);
-  d.g = window_geometry(ctx, x_nchw, {weights[2], weights[3]});
-  return d;
-}
-
-// What runs on the conv's output inside oneDNN: the residual sum (a fourth input, preloaded into
-// the output), then the activation.
-dnnl::primitive_attr post_ops_attr(const Operation& op, bool user_scratchpad = false) {
-  dnnl::primitive_attr attr;
-  if (user_scratchpad) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::post_ops post;
-  if (op.num_inputs() > 3 && op.input(3)) post.append_sum(1.0f);
-  const std::string activation = op.attr_string("activation", "");
-  if (activation.empty()) {
-    attr.set_post_ops(post);
-    return attr;
-  }
-  if (activation == "Relu")
-    post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-  else if (activation == "Clip")
-    post.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, op.attr_float("clip_min", 0.0f),
-                        op.attr_float("clip_max", 0.0f));
-  else
-    fail(ErrorKind::InvalidModel, "{}: unknown activation '{}'", op.describe(), activation);
-  attr.set_post_ops(post);
-  return attr;
-}
-
-// The convolution of `d`, weights in `weights_format` (any: oneDNN's choice), on channels-last x
-// and y, or, for Winograd, on the blocked layouts oneDNN picks for them and with its working
-// memory from the executor's scratch (oneDNN would keep up to 2 MiB per primitive).
+// The op's convolution: its residual sum when it has a fourth input; Winograd's working memory
+// comes from the executor's scratch (oneDNN would keep up to 2 MiB per primitive).
 dnnl::convolution_forward::primitive_desc primitive_desc(
     const Operation& op, const ConvDims& d, bool bias, Tag weights_format,
     dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
-  const auto f32 = memory::data_type::f32;
-  const Tag data_format = algorithm == dnnl::algorithm::convolution_winograd ? Tag::any : Tag::nhwc;
-  const memory::desc src(d.src(), f32, data_format), dst(d.dst(), f32, data_format);
-  const memory::desc wei(d.weights(), f32, weights_format);
-  const memory::desc bia = bias ? memory::desc({d.out_channels}, f32, Tag::x) : memory::desc();
-  const WindowGeometry& g = d.g;
-  return dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(
-          dnnl::prop_kind::forward_inference, algorithm, src, wei, bia, dst,
-          {g.stride[1], g.stride[2]}, {g.dilation[1] - 1, g.dilation[2] - 1},
-          {g.pad_begin[1], g.pad_begin[2]}, {g.pad_end[1], g.pad_end[2]}),
-      post_ops_attr(op, algorithm == dnnl::algorithm::convolution_winograd), dnnl_engine());
+  const ConvExtras extras{bias, op.num_inputs() > 3 && op.input(3) != nullptr,
+                          algorithm == dnnl::algorithm::convolution_winograd};
+  return channels_last_conv_desc(op, d, extras, weights_format, algorithm);
 }
 
 // Whether Winograd's F(2x2, 3x3) pays for `d` (one sample): 3x3 stride-1 dense convs on planes
@@ -122,19 +47,6 @@ dnnl::convolution_forward::primitive_desc winograd_desc(const Operation& op, con
                                                         bool bias, int threads) {
   const DnnlThreads scope(threads);
   return primitive_desc(op, sample, bias, Tag::any, dnnl::algorithm::convolution_winograd);
-}
-
-// The format tag whose layout is `desc`, if one is.
-std::optional<int64_t> format_tag_of(const memory::desc& desc) {
-  const memory::dims dims = desc.dims();
-  for (int tag = dnnl_a; tag < dnnl_format_tag_last; ++tag) {
-    dnnl_memory_desc_t candidate;
-    if (dnnl_memory_desc_init_by_tag(&candidate, static_cast<int>(dims.size()), dims.data(),
-                                     dnnl_f32, static_cast<dnnl_format_tag_t>(tag)) != dnnl_success)
-      continue;
-    if (dnnl_memory_desc_equal(&candidate, &desc.data)) return tag;
-  }
-  return std::nullopt;
 }
 
 // The op's primitive for one input shape and thread count, kept between runs, and, when the
@@ -401,14 +313,8 @@ std::optional<PackedConvWeights> pack_channels_last_conv_weights(const Operation
   const ConvDims d = conv_dims(ctx, x_nchw, w.shape());
   const DnnlThreads scope(threads);
   const auto packed_for = [&](const memory::desc& want) {
-    Tensor packed(DataType::Float, {static_cast<int64_t>(want.get_size() / sizeof(float))});
-    memory plain(memory::desc(d.weights(), memory::data_type::f32, d.plain_weights()),
-                 dnnl_engine(), const_cast<void*>(w.raw()));
-    memory to(want, dnnl_engine(), packed.raw());
-    dnnl::stream stream(dnnl_engine());
-    dnnl::reorder(plain, to).execute(stream, plain, to);
-    stream.wait();
-    return packed;
+    return reorder_weights(w, memory::desc(d.weights(), memory::data_type::f32, d.plain_weights()),
+                           want);
   };
   if (allow_winograd && winograd_pays(d)) try {
       const memory::desc want = winograd_desc(conv, d, bias, threads).weights_desc();
