@@ -253,6 +253,14 @@ struct ConvChainState final : KernelState {
   std::vector<size_t> variant_offset;  // in the scratch
   std::vector<size_t> level_offset;    // per level, in a part's share of the scratch
   size_t scratchpad_offset = 0, part_bytes = 0, scratch_bytes = 0, parts_offset = 0;
+  // oneDNN's arguments, made once and pointed at each run's buffers (made per call, they cost
+  // allocations): per stage its weight and bias inputs, per variant its reordered weights, per
+  // step of each part its source, destination and working memory.
+  std::vector<memory> weights_in, biases_in, variant_weights;
+  struct StepMemory {
+    memory src, dst, work;
+  };
+  std::vector<std::vector<StepMemory>> step_memory;
 };
 
 size_t aligned(size_t bytes) {
@@ -308,13 +316,33 @@ std::unique_ptr<ConvChainState> make_state(const KernelContext& ctx, const Shape
   state->scratchpad_offset = part;
   state->part_bytes = aligned(part + scratchpad);
   state->scratch_bytes = offset + state->part_bytes * state->plan.parts.size();
+  const auto unbound = [](const memory::desc& desc) {
+    return memory(desc, dnnl_engine(), DNNL_MEMORY_NONE);
+  };
+  for (const Stage& s : stages) {
+    state->weights_in.push_back(unbound(weight_input_desc(s)));
+    state->biases_in.push_back(
+        s.bias ? unbound(memory::desc({s.dims.out_channels}, memory::data_type::f32, Tag::x))
+               : memory());
+  }
+  for (const memory::desc& desc : state->variants) state->variant_weights.push_back(unbound(desc));
+  for (const std::vector<Step>& steps : state->plan.parts) {
+    auto& memories = state->step_memory.emplace_back();
+    for (const Step& step : steps) {
+      if (step.conv < 0) {
+        memories.emplace_back();
+        continue;
+      }
+      const auto& pd = state->plan.convs[static_cast<size_t>(step.conv)].pd;
+      memories.push_back(
+          {unbound(pd.src_desc()), unbound(pd.dst_desc()), unbound(pd.scratchpad_desc())});
+    }
+  }
   return state;
 }
 
 // Runs part `p` of one sample: x and y point at the sample, `scratch` at the whole scratch.
-void run_part(const ConvChainState& state, size_t p, const float* x, float* y, char* scratch,
-              const std::vector<memory>& weights, const std::vector<memory>& variants,
-              const std::vector<std::optional<memory>>& biases) {
+void run_part(const ConvChainState& state, size_t p, const float* x, float* y, char* scratch) {
   const std::vector<Stage>& stages = state.stages;
   char* base = scratch + state.parts_offset + p * state.part_bytes;
   const auto level_data = [&](size_t level) -> char* {
@@ -322,8 +350,9 @@ void run_part(const ConvChainState& state, size_t p, const float* x, float* y, c
     if (level == stages.size()) return reinterpret_cast<char*>(y);
     return base + state.level_offset[level];
   };
-  dnnl::stream stream(dnnl_engine());
-  for (const Step& step : state.plan.parts[p]) {
+  const std::vector<Step>& steps = state.plan.parts[p];
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Step& step = steps[k];
     if (step.level > 0) {
       const int64_t bytes = row_bytes(stages, step.level);
       char* buffer = level_data(step.level);
@@ -331,23 +360,21 @@ void run_part(const ConvChainState& state, size_t p, const float* x, float* y, c
                    static_cast<size_t>(step.keep_rows * bytes));
     }
     if (step.conv < 0) continue;
-    const BandConv& conv = state.plan.convs[static_cast<size_t>(step.conv)];
-    const size_t s = conv.stage;
-    memory src(conv.pd.src_desc(), dnnl_engine(),
-               level_data(s) + step.src_row * row_bytes(stages, s));
-    memory dst(conv.pd.dst_desc(), dnnl_engine(),
-               level_data(s + 1) + step.dst_row * row_bytes(stages, s + 1));
-    memory work(conv.pd.scratchpad_desc(), dnnl_engine(), base + state.scratchpad_offset);
-    const int v = state.variant[static_cast<size_t>(step.conv)];
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, src},
-        {DNNL_ARG_WEIGHTS, v < 0 ? weights[s] : variants[static_cast<size_t>(v)]},
-        {DNNL_ARG_DST, dst},
-        {DNNL_ARG_SCRATCHPAD, work}};
-    if (biases[s]) args.emplace(DNNL_ARG_BIAS, *biases[s]);
-    state.primitives[static_cast<size_t>(step.conv)].execute(stream, args);
+    const size_t conv = static_cast<size_t>(step.conv);
+    const size_t s = state.plan.convs[conv].stage;
+    const ConvChainState::StepMemory& m = state.step_memory[p][k];
+    m.src.set_data_handle(level_data(s) + step.src_row * row_bytes(stages, s));
+    m.dst.set_data_handle(level_data(s + 1) + step.dst_row * row_bytes(stages, s + 1));
+    m.work.set_data_handle(base + state.scratchpad_offset);
+    const int v = state.variant[conv];
+    dnnl_execute(state.primitives[conv],
+                 {{DNNL_ARG_SRC, &m.src},
+                  {DNNL_ARG_WEIGHTS,
+                   v < 0 ? &state.weights_in[s] : &state.variant_weights[static_cast<size_t>(v)]},
+                  {DNNL_ARG_BIAS, stages[s].bias ? &state.biases_in[s] : nullptr},
+                  {DNNL_ARG_DST, &m.dst},
+                  {DNNL_ARG_SCRATCHPAD, &m.work}});
   }
-  stream.wait();
 }
 
 void conv_chain(KernelContext& ctx) {
@@ -397,29 +424,19 @@ void conv_chain(KernelContext& ctx) {
 
   Tensor scratch = ctx.allocate_scratch(state->scratch_bytes);
   auto* scratch_data = static_cast<char*>(scratch.raw());
-  const auto f32 = memory::data_type::f32;
-  std::vector<memory> weights;
-  std::vector<std::optional<memory>> biases;
   for (size_t i = 0; i < stages.size(); ++i) {
-    weights.emplace_back(weight_input_desc(stages[i]), dnnl_engine(),
-                         const_cast<void*>(ctx.input(1 + 2 * i).raw()));
-    const Tensor* b = ctx.optional_input(2 + 2 * i);
-    biases.emplace_back();
-    if (b)
-      biases.back().emplace(memory::desc({stages[i].dims.out_channels}, f32, Tag::x), dnnl_engine(),
-                            const_cast<float*>(b->data<float>()));
+    state->weights_in[i].set_data_handle(const_cast<void*>(ctx.input(1 + 2 * i).raw()));
+    if (const Tensor* b = ctx.optional_input(2 + 2 * i))
+      state->biases_in[i].set_data_handle(const_cast<void*>(b->raw()));
   }
-  std::vector<memory> variants;
   {
     const DnnlThreads scope(threads);
-    dnnl::stream stream(dnnl_engine());
     for (size_t v = 0; v < state->variants.size(); ++v) {
-      variants.emplace_back(state->variants[v], dnnl_engine(),
-                            scratch_data + state->variant_offset[v]);
-      memory& given = weights[state->variant_stage[v]];
-      dnnl::reorder(given, variants.back()).execute(stream, given, variants.back());
+      const memory& to = state->variant_weights[v];
+      to.set_data_handle(scratch_data + state->variant_offset[v]);
+      const memory& from = state->weights_in[state->variant_stage[v]];
+      dnnl_execute(dnnl::reorder(from, to), {{DNNL_ARG_FROM, &from}, {DNNL_ARG_TO, &to}});
     }
-    stream.wait();
   }
   const int64_t x_sample = x.numel() / batch, y_sample = y.numel() / batch;
   const int64_t parts = static_cast<int64_t>(state->plan.parts.size());
@@ -432,7 +449,7 @@ void conv_chain(KernelContext& ctx) {
     parallel_for(threads, parts, 1, [&](int64_t begin, int64_t end) {
       try {
         for (int64_t p = begin; p < end; ++p)
-          run_part(*state, static_cast<size_t>(p), xn, yn, scratch_data, weights, variants, biases);
+          run_part(*state, static_cast<size_t>(p), xn, yn, scratch_data);
       } catch (...) {
         const std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();

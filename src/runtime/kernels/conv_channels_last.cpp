@@ -19,13 +19,13 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-// The op's convolution: its residual sum when it has a fourth input; Winograd's working memory
-// comes from the executor's scratch (oneDNN would keep up to 2 MiB per primitive).
+// The op's convolution: its residual sum when it has a fourth input; its working memory comes
+// from the executor's scratch (oneDNN would allocate and free it on every call, and keep up to
+// 2 MiB per Winograd primitive).
 dnnl::convolution_forward::primitive_desc primitive_desc(
     const Operation& op, const ConvDims& d, bool bias, Tag weights_format,
     dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
-  const ConvExtras extras{bias, op.num_inputs() > 3 && op.input(3) != nullptr,
-                          algorithm == dnnl::algorithm::convolution_winograd};
+  const ConvExtras extras{bias, op.num_inputs() > 3 && op.input(3) != nullptr, true};
   return channels_last_conv_desc(op, d, extras, weights_format, algorithm);
 }
 
@@ -67,6 +67,9 @@ struct ChannelsLastConvState final : KernelState {
   bool winograd = false;
   int run_threads = 0;
   dnnl::reorder src_to_blocked, dst_to_blocked, dst_to_channels_last;
+  // The direct conv's arguments, made once and pointed at each call's buffers (made per call,
+  // they cost allocations).
+  memory src, dst, weights_in, bias_in, work;
 };
 
 // The direct convolution: the whole batch in one primitive (threads share out more work) when
@@ -111,6 +114,13 @@ void make_direct(ChannelsLastConvState& state, const Operation& op, Tag packed) 
   state.samples_per_call = state.pd.src_desc().dims()[0];
   state.reorder_weights = state.pd.weights_desc() != packed_desc;
   state.prim = dnnl::convolution_forward(state.pd);
+  state.src = memory(state.pd.src_desc(), dnnl_engine(), DNNL_MEMORY_NONE);
+  state.dst = memory(state.pd.dst_desc(), dnnl_engine(), DNNL_MEMORY_NONE);
+  state.weights_in = memory(state.pd.weights_desc(), dnnl_engine(), DNNL_MEMORY_NONE);
+  state.work = memory(state.pd.scratchpad_desc(), dnnl_engine(), DNNL_MEMORY_NONE);
+  if (state.bias)
+    state.bias_in = memory(memory::desc({d.out_channels}, memory::data_type::f32, Tag::x),
+                           dnnl_engine(), DNNL_MEMORY_NONE);
 }
 
 // Winograd on weights the pass packed for one sample on `packed_threads` threads.
@@ -233,11 +243,13 @@ void channels_last_conv(KernelContext& ctx) {
     *slot = std::move(fresh);
   }
 
-  dnnl::stream stream(dnnl_engine());
   const auto f32 = memory::data_type::f32;
   memory weights;
   Tensor scratch;
-  if (!state->reorder_weights) {
+  if (!state->reorder_weights && !state->winograd) {
+    state->weights_in.set_data_handle(const_cast<void*>(w.raw()));
+    weights = state->weights_in;
+  } else if (!state->reorder_weights) {
     weights = memory(state->pd.weights_desc(), dnnl_engine(), const_cast<void*>(w.raw()));
   } else if (ctx.may_keep_weights() && state->weight.defined() && state->weight.raw() == w.raw()) {
     weights = state->reordered;
@@ -251,12 +263,8 @@ void channels_last_conv(KernelContext& ctx) {
       scratch = ctx.allocate_scratch(state->pd.weights_desc().get_size());
       weights = memory(state->pd.weights_desc(), dnnl_engine(), scratch.raw());
     }
-    dnnl::reorder(given, weights).execute(stream, given, weights);
+    dnnl_execute(dnnl::reorder(given, weights), {{DNNL_ARG_FROM, &given}, {DNNL_ARG_TO, &weights}});
   }
-  std::optional<memory> bias;
-  if (b)
-    bias.emplace(memory::desc({d.out_channels}, f32, Tag::x), dnnl_engine(),
-                 const_cast<float*>(b->data<float>()));
 
   const int64_t batch = x.dim(0);
   const Shape y_shape{batch, d.g.out[1], d.g.out[2], d.out_channels};
@@ -270,23 +278,30 @@ void channels_last_conv(KernelContext& ctx) {
   if (residual && y.raw() != residual->raw())
     std::copy_n(residual->data<float>(), residual->numel(), y.data<float>());
   if (state->winograd) {
+    std::optional<memory> bias;
+    if (b)
+      bias.emplace(memory::desc({d.out_channels}, f32, Tag::x), dnnl_engine(),
+                   const_cast<float*>(b->data<float>()));
     run_winograd(ctx, *state, weights, bias ? &*bias : nullptr, x, y, residual != nullptr);
     return;
   }
+  if (b) state->bias_in.set_data_handle(const_cast<float*>(b->data<float>()));
+  Tensor work = ctx.allocate_scratch(state->pd.scratchpad_desc().get_size());
+  state->work.set_data_handle(work.raw());
   const int64_t step = state->samples_per_call;
   const int64_t x_sample = x.numel() / std::max<int64_t>(batch, 1) * step;
   const int64_t y_sample = y.numel() / std::max<int64_t>(batch, 1) * step;
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   for (int64_t n = 0; n < batch / step; ++n) {
-    memory src(state->pd.src_desc(), dnnl_engine(), const_cast<float*>(xp + n * x_sample));
-    memory dst(state->pd.dst_desc(), dnnl_engine(), yp + n * y_sample);
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, *bias);
-    state->prim.execute(stream, args);
+    state->src.set_data_handle(const_cast<float*>(xp + n * x_sample));
+    state->dst.set_data_handle(yp + n * y_sample);
+    dnnl_execute(state->prim, {{DNNL_ARG_SRC, &state->src},
+                               {DNNL_ARG_WEIGHTS, &weights},
+                               {DNNL_ARG_BIAS, b ? &state->bias_in : nullptr},
+                               {DNNL_ARG_DST, &state->dst},
+                               {DNNL_ARG_SCRATCHPAD, &state->work}});
   }
-  stream.wait();
 }
 
 }  // namespace
