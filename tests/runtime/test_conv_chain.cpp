@@ -222,6 +222,14 @@ TEST(ConvChain, BadInputsAreErrors) {
   EXPECT_NE(error.find("[1, 9, 9, 8]"), std::string::npos) << error;
   EXPECT_EQ(kind, ErrorKind::Shape);
 
+  auto bad_format = converted->deep_copy();
+  edited = bad_format->find_operation(chain->name);
+  edited->set_attr(Attribute::make_int("stage1.weights_format", 99999));
+  error = run_error(*bad_format, in, &kind);
+  EXPECT_NE(error.find("'d1'"), std::string::npos) << error;
+  EXPECT_NE(error.find("weights_format"), std::string::npos) << error;
+  EXPECT_EQ(kind, ErrorKind::InvalidModel);
+
   auto few_inputs = converted->deep_copy();
   edited = few_inputs->find_operation(chain->name);
   edited->set_attr(Attribute::make_int("stages", 5));

@@ -238,6 +238,11 @@ std::vector<Stage> chain_stages(const KernelContext& ctx) {
   return stages;
 }
 
+// A memory object of layout `desc` that points nowhere yet.
+memory unbound_memory(const memory::desc& desc) {
+  return memory(desc, dnnl_engine(), DNNL_MEMORY_NONE);
+}
+
 // The op's plan for one input shape and thread count, its primitives, and where each thread's
 // buffers and oneDNN's working memory lie in the scratch.
 struct ConvChainState final : KernelState {
@@ -275,6 +280,17 @@ std::unique_ptr<ConvChainState> make_state(const KernelContext& ctx, const Shape
   state->stages = chain_stages(ctx);
   resolve_dims(state->stages, x_shape);
   const std::vector<Stage>& stages = state->stages;
+  for (const Stage& s : stages) {
+    try {
+      state->weights_in.push_back(unbound_memory(weight_input_desc(s)));
+    } catch (const dnnl::error&) {
+      fail(ErrorKind::InvalidModel, "{}: weights_format {} is no oneDNN weight layout",
+           s.op.describe(), static_cast<int64_t>(s.weights_format));
+    }
+    state->biases_in.push_back(
+        s.bias ? unbound_memory(memory::desc({s.dims.out_channels}, memory::data_type::f32, Tag::x))
+               : memory());
+  }
   try {
     state->plan = make_plan(stages, threads, ctx.attr_int("band_bytes", 0));
     const DnnlThreads scope(1);
@@ -286,7 +302,7 @@ std::unique_ptr<ConvChainState> make_state(const KernelContext& ctx, const Shape
   size_t offset = 0;
   for (const BandConv& conv : state->plan.convs) {
     const memory::desc want = conv.pd.weights_desc();
-    if (want == weight_input_desc(stages[conv.stage])) {
+    if (want == state->weights_in[conv.stage].get_desc()) {
       state->variant.push_back(-1);
       continue;
     }
@@ -316,16 +332,8 @@ std::unique_ptr<ConvChainState> make_state(const KernelContext& ctx, const Shape
   state->scratchpad_offset = part;
   state->part_bytes = aligned(part + scratchpad);
   state->scratch_bytes = offset + state->part_bytes * state->plan.parts.size();
-  const auto unbound = [](const memory::desc& desc) {
-    return memory(desc, dnnl_engine(), DNNL_MEMORY_NONE);
-  };
-  for (const Stage& s : stages) {
-    state->weights_in.push_back(unbound(weight_input_desc(s)));
-    state->biases_in.push_back(
-        s.bias ? unbound(memory::desc({s.dims.out_channels}, memory::data_type::f32, Tag::x))
-               : memory());
-  }
-  for (const memory::desc& desc : state->variants) state->variant_weights.push_back(unbound(desc));
+  for (const memory::desc& desc : state->variants)
+    state->variant_weights.push_back(unbound_memory(desc));
   for (const std::vector<Step>& steps : state->plan.parts) {
     auto& memories = state->step_memory.emplace_back();
     for (const Step& step : steps) {
@@ -334,8 +342,8 @@ std::unique_ptr<ConvChainState> make_state(const KernelContext& ctx, const Shape
         continue;
       }
       const auto& pd = state->plan.convs[static_cast<size_t>(step.conv)].pd;
-      memories.push_back(
-          {unbound(pd.src_desc()), unbound(pd.dst_desc()), unbound(pd.scratchpad_desc())});
+      memories.push_back({unbound_memory(pd.src_desc()), unbound_memory(pd.dst_desc()),
+                          unbound_memory(pd.scratchpad_desc())});
     }
   }
   return state;
@@ -405,7 +413,7 @@ void conv_chain(KernelContext& ctx) {
          shape_to_string(residual->shape()));
   for (size_t i = 0; i < stages.size(); ++i) {
     const Tensor& w = ctx.input(1 + 2 * i);
-    if (w.nbytes() != weight_input_desc(stages[i]).get_size())
+    if (w.nbytes() != state->weights_in[i].get_desc().get_size())
       fail(ErrorKind::InvalidModel,
            "{}: its weights ({} bytes) do not fit shape {} in their layout",
            stages[i].op.describe(), w.nbytes(), shape_to_string(stages[i].weights_shape));

@@ -9,9 +9,9 @@
 //   Inputs: x ([N, H, W, C]), then each stage's weights and bias (empty: none), then, optional,
 //   the residual the last stage adds to its output.
 //   Attributes: `stages`, their count; `band_bytes`, what a thread's buffers may hold of the
-//   values between stages (the bands are as tall as fit); and each stage's ChannelsLastConv
-//   attributes named "stage<i>.<name>" (weights_shape and weights_format describe its weight
-//   input), with "stage<i>.node", the name of the node it was.
+//   values between stages (the bands are as tall as fit; absent: one row); and each stage's
+//   ChannelsLastConv attributes named "stage<i>.<name>" (weights_shape and weights_format describe
+//   its weight input), with "stage<i>.node", the name of the node it was.
 // Tested in tests/runtime/test_conv_chain.cpp.
 #pragma once
 

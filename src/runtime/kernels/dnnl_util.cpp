@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 
+#include "qforge/error.h"
+
 namespace qforge::kernels {
 
 dnnl::engine& dnnl_engine() {
@@ -22,9 +24,11 @@ dnnl::stream& dnnl_stream() {
 void dnnl_execute(const dnnl::primitive& primitive, std::initializer_list<DnnlArg> args) {
   std::array<dnnl_exec_arg_t, 8> packed{};
   int count = 0;
-  for (const DnnlArg& a : args)
-    if (a.memory && count < static_cast<int>(packed.size()))
-      packed[count++] = {a.slot, a.memory->get()};
+  for (const DnnlArg& a : args) {
+    if (!a.memory) continue;
+    QF_ASSERT(count < static_cast<int>(packed.size()));
+    packed[count++] = {a.slot, a.memory->get()};
+  }
   dnnl::stream& stream = dnnl_stream();
   dnnl::error::wrap_c_api(
       dnnl_primitive_execute(primitive.get(), stream.get(), count, packed.data()),
