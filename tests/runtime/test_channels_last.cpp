@@ -881,6 +881,23 @@ TEST(ChannelsLast, WinogradWeightsOfTheWrongSize) {
   EXPECT_EQ(kind, ErrorKind::InvalidModel);
 }
 
+// A hand-edited weights_format that names no oneDNN layout: an error naming the op.
+TEST(ChannelsLast, WeightsFormatThatNamesNoLayout) {
+  auto g = conv_chain(4, {1, 3, 9, 9});
+  ChannelsLastOptions options = small_convs();
+  options.winograd = false;
+  convert_to_channels_last(*g, options);
+  Operation* conv = g->find_operation("conv2");
+  ASSERT_NE(conv, nullptr);
+  ASSERT_TRUE(conv->has_attr("weights_format"));
+  conv->set_attr(Attribute::make_int("weights_format", 99999));
+  ErrorKind kind = ErrorKind::Internal;
+  const std::string error = run_error(*g, {{"x", random_input({1, 3, 9, 9})}}, &kind);
+  EXPECT_NE(error.find("conv2"), std::string::npos) << error;
+  EXPECT_NE(error.find("weights_format 99999"), std::string::npos) << error;
+  EXPECT_EQ(kind, ErrorKind::InvalidModel);
+}
+
 // Winograd weights are laid out for the primitive oneDNN makes on the packing's thread count
 // (its descriptor for a 256-channel 14x14 conv is made from the thread count; the bytes here
 // come out the same): run on another count, the kernel uses the packing's when its own would

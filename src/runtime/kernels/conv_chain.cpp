@@ -25,9 +25,8 @@ using Tag = memory::format_tag;
 
 // One conv of the chain as the kernel sees it.
 struct Stage {
-  Operation op;          // a ChannelsLastConv: the stage's attributes, the node's name
-  Shape weights_shape;   // ONNX [M, C/group, kH, kW]
-  Tag weights_format{};  // the layout of its weight input
+  Operation op;         // a ChannelsLastConv: the stage's attributes, the node's name
+  Shape weights_shape;  // ONNX [M, C/group, kH, kW]
   bool bias = false;
   bool residual = false;  // the last stage adds y's old contents
   ConvDims dims;          // one sample, the whole plane
@@ -189,14 +188,8 @@ void resolve_dims(std::vector<Stage>& stages, const Shape& x_nhwc) {
   }
 }
 
-Tag weight_input_format(const Operation& op) {
-  const int64_t format = op.attr_int("weights_format", 0);
-  return format ? static_cast<Tag>(format) : Tag::undef;
-}
-
 memory::desc weight_input_desc(const Stage& s) {
-  const Tag format = s.weights_format == Tag::undef ? s.dims.plain_weights() : s.weights_format;
-  return memory::desc(s.dims.weights(), memory::data_type::f32, format);
+  return weight_input_desc(s.op, s.dims, s.op.attr_int("weights_format", 0));
 }
 
 // ---- the kernel ----
@@ -228,7 +221,6 @@ std::vector<Stage> chain_stages(const KernelContext& ctx) {
     if (w.dtype() != DataType::Float)
       fail(ErrorKind::InvalidModel, "{}: takes float weights only", s.op.describe());
     s.weights_shape = s.op.has_attr("weights_shape") ? s.op.attr_ints("weights_shape") : w.shape();
-    s.weights_format = weight_input_format(s.op);
     const Tensor* b = ctx.optional_input(2 + 2 * i);
     s.bias = b != nullptr;
     if (b && b->dtype() != DataType::Float)
@@ -281,12 +273,7 @@ std::unique_ptr<ConvChainState> make_state(const KernelContext& ctx, const Shape
   resolve_dims(state->stages, x_shape);
   const std::vector<Stage>& stages = state->stages;
   for (const Stage& s : stages) {
-    try {
-      state->weights_in.push_back(unbound_memory(weight_input_desc(s)));
-    } catch (const dnnl::error&) {
-      fail(ErrorKind::InvalidModel, "{}: weights_format {} is no oneDNN weight layout",
-           s.op.describe(), static_cast<int64_t>(s.weights_format));
-    }
+    state->weights_in.push_back(unbound_memory(weight_input_desc(s)));
     state->biases_in.push_back(
         s.bias ? unbound_memory(memory::desc({s.dims.out_channels}, memory::data_type::f32, Tag::x))
                : memory());
@@ -481,7 +468,6 @@ std::optional<std::vector<PackedConvWeights>> pack_conv_chain_weights(
     s.op.attributes = stage_ops[i]->attributes;
     s.weights_shape =
         s.op.has_attr("weights_shape") ? s.op.attr_ints("weights_shape") : weights[i]->shape();
-    s.weights_format = weight_input_format(s.op);
     s.bias = stage_ops[i]->num_inputs() > 2 && stage_ops[i]->input(2);
     s.residual = stage_ops[i]->num_inputs() > 3 && stage_ops[i]->input(3);
   }

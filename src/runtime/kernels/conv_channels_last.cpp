@@ -180,22 +180,19 @@ void run_winograd(KernelContext& ctx, const ChannelsLastConvState& state, const 
   const ConvDims sample = state.dims.one_sample();
   const memory::desc x_sample(sample.src(), f32, Tag::nhwc), y_sample(sample.dst(), f32, Tag::nhwc);
   const int64_t batch = x.dim(0);
-  dnnl::stream stream(dnnl_engine());
   for (int64_t n = 0; n < batch; ++n) {
     memory x_n(x_sample, dnnl_engine(),
                const_cast<float*>(x.data<float>()) + n * (x.numel() / batch));
     memory y_n(y_sample, dnnl_engine(), y.data<float>() + n * (y.numel() / batch));
-    state.src_to_blocked.execute(stream, x_n, src);
-    if (residual) state.dst_to_blocked.execute(stream, y_n, dst);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
-                                         {DNNL_ARG_WEIGHTS, weights},
-                                         {DNNL_ARG_DST, dst},
-                                         {DNNL_ARG_SCRATCHPAD, work}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, *bias);
-    state.prim.execute(stream, args);
-    state.dst_to_channels_last.execute(stream, dst, y_n);
+    dnnl_execute(state.src_to_blocked, {{DNNL_ARG_FROM, &x_n}, {DNNL_ARG_TO, &src}});
+    if (residual) dnnl_execute(state.dst_to_blocked, {{DNNL_ARG_FROM, &y_n}, {DNNL_ARG_TO, &dst}});
+    dnnl_execute(state.prim, {{DNNL_ARG_SRC, &src},
+                              {DNNL_ARG_WEIGHTS, &weights},
+                              {DNNL_ARG_BIAS, bias},
+                              {DNNL_ARG_DST, &dst},
+                              {DNNL_ARG_SCRATCHPAD, &work}});
+    dnnl_execute(state.dst_to_channels_last, {{DNNL_ARG_FROM, &dst}, {DNNL_ARG_TO, &y_n}});
   }
-  stream.wait();
 }
 
 void channels_last_conv(KernelContext& ctx) {
@@ -224,6 +221,7 @@ void channels_last_conv(KernelContext& ctx) {
   const int threads = std::max(ctx.num_threads(), 1);
   // The layout the weight input is in: packed by the pass, or plain.
   const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
+  weight_input_desc(op, d, format);  // a format that names no layout: an error naming the op
   const DnnlThreads scope(threads);
 
   std::unique_ptr<KernelState> local;

@@ -70,6 +70,17 @@ dnnl::convolution_forward::primitive_desc channels_last_conv_desc(const Operatio
       post_ops_attr(op, extras), dnnl_engine());
 }
 
+memory::desc weight_input_desc(const Operation& op, const ConvDims& d, int64_t format) {
+  const memory::dims dims = d.weights();
+  try {
+    return memory::desc(dims, memory::data_type::f32,
+                        format ? static_cast<Tag>(format) : d.plain_weights());
+  } catch (const dnnl::error&) {
+    fail(ErrorKind::InvalidModel, "{}: weights_format {} is no oneDNN layout of weights {}",
+         op.describe(), format, shape_to_string(Shape(dims.begin(), dims.end())));
+  }
+}
+
 std::optional<int64_t> format_tag_of(const memory::desc& desc) {
   const memory::dims dims = desc.dims();
   for (int tag = dnnl_a; tag < dnnl_format_tag_last; ++tag) {

@@ -59,6 +59,10 @@ dnnl::convolution_forward::primitive_desc channels_last_conv_desc(
     dnnl::memory::format_tag weights_format,
     dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct);
 
+// The layout of `op`'s weight input of dims `d`: format tag `format` (0: plain OIHW / GOIHW); a
+// tag that names no oneDNN layout for them is an InvalidModel error naming the op.
+dnnl::memory::desc weight_input_desc(const Operation& op, const ConvDims& d, int64_t format);
+
 // The format tag whose layout is `desc`, if one is.
 std::optional<int64_t> format_tag_of(const dnnl::memory::desc& desc);
 

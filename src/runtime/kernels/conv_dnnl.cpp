@@ -68,15 +68,18 @@ dnnl::primitive_desc primitive_desc(const DnnlConv& c, const memory::desc& src,
                                     const memory::dims& dilates, const memory::dims& pad_l,
                                     const memory::dims& pad_r) {
   const auto inference = dnnl::prop_kind::forward_inference;
+  // Its working memory comes from the caller (oneDNN would allocate and free it on every call).
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (c.transposed)
     return dnnl::deconvolution_forward::primitive_desc(
         dnnl::deconvolution_forward::desc(inference, dnnl::algorithm::deconvolution_direct, src,
                                           wei, bias, dst, strides, dilates, pad_l, pad_r),
-        dnnl_engine());
+        attr, dnnl_engine());
   return dnnl::convolution_forward::primitive_desc(
       dnnl::convolution_forward::desc(inference, dnnl::algorithm::convolution_direct, src, wei,
                                       bias, dst, strides, dilates, pad_l, pad_r),
-      dnnl_engine());
+      attr, dnnl_engine());
 }
 
 // The conv's memory descriptions: NCHW / OIHW (IOHW) user layouts and oneDNN's choice.
@@ -126,22 +129,24 @@ void execute(const DnnlConv& c, const Layouts& l, const dnnl::primitive& prim,
   const bool x_copy = l.pd.src_desc(0) != x_plain, y_copy = l.pd.dst_desc(0) != y_plain;
   memory x_m = x_copy ? scratch.make(l.pd.src_desc(0)) : memory();
   memory y_m = y_copy ? scratch.make(l.pd.dst_desc(0)) : memory();
+  const memory work = scratch.make(l.pd.scratchpad_desc());
+  const memory bias_m = bias ? plain(l.bia, Tag::x, bias) : memory();
   for (int64_t n = 0; n < c.batch; ++n) {
     memory x_user = plain(l.src, Tag::nchw, x + n * x_sample);
     memory y_user = plain(l.dst, Tag::nchw, y + n * y_sample);
     if (x_copy) dnnl::reorder(x_user, x_m).execute(s, x_user, x_m);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_copy ? x_m : x_user},
-                                         {DNNL_ARG_WEIGHTS, weights},
-                                         {DNNL_ARG_DST, y_copy ? y_m : y_user}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, plain(l.bia, Tag::x, bias));
-    prim.execute(s, args);
+    dnnl_execute(prim, {{DNNL_ARG_SRC, x_copy ? &x_m : &x_user},
+                        {DNNL_ARG_WEIGHTS, &weights},
+                        {DNNL_ARG_BIAS, bias ? &bias_m : nullptr},
+                        {DNNL_ARG_DST, y_copy ? &y_m : &y_user},
+                        {DNNL_ARG_SCRATCHPAD, &work}});
     if (y_copy) dnnl::reorder(y_m, y_user).execute(s, y_m, y_user);
   }
   s.wait();
 }
 
 void run(const DnnlConv& c, const float* x, const float* w, const float* bias, float* y) {
-  dnnl::stream s(dnnl_engine());
+  dnnl::stream& s = dnnl_stream();
   const Layouts l = layouts(c, bias != nullptr);
   Scratch scratch(nullptr);
   const memory w_m = to_layout(plain(l.wei, weight_tag(c), w), l.pd.weights_desc(0), s, scratch);
@@ -161,7 +166,7 @@ struct DnnlConvState final : KernelState {
 
 void run_with_state(const DnnlConv& c, const float* x, const float* w, const float* bias, float* y,
                     int threads, const DnnlConvCache& cache) {
-  dnnl::stream s(dnnl_engine());
+  dnnl::stream& s = dnnl_stream();
   auto* state = dynamic_cast<DnnlConvState*>(cache.slot->get());
   if (!state || !(state->conv == c) || state->bias != (bias != nullptr) ||
       state->threads != threads) {
