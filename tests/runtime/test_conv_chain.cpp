@@ -6,8 +6,10 @@
 // have; which convs chain, and bad inputs.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <limits>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -143,6 +145,59 @@ TEST(ConvChain, GeometryVariety) {
   }
 }
 
+// Random chains of 2 to 4 convs (kernel, stride, dilation, pads and groups drawn per stage),
+// random planes, bands and thread counts: each computes what the convs do unconverted.
+TEST(ConvChain, RandomChains) {
+  std::mt19937 rng(2026);
+  const auto draw = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int chains = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    GraphBuilder b;
+    const int64_t height = draw(5, 40), width = draw(3, 20), in_channels = draw(1, 6);
+    Variable* v = b.input("x", {dim(draw(1, 2)), dim(in_channels), dim(height), dim(width)});
+    int64_t channels = in_channels, h = height, w = width;
+    const int stages = draw(2, 4);
+    std::string description;
+    for (int i = 0; i < stages && h > 0 && w > 0; ++i) {
+      ConvSpec s = spec(4 * draw(1, 3), {draw(1, 5), draw(1, 3)});
+      const int64_t stride = draw(1, 3), dilation = draw(1, 2);
+      s.strides = {stride, draw(1, 2)};
+      s.dilations = {dilation, 1};
+      // Pads up to the kernel's extent less one, as models have them (taller pads: below).
+      const int extent = static_cast<int>((s.kernel[0] - 1) * dilation);
+      const int wide = static_cast<int>(s.kernel[1] - 1);
+      s.pads = {draw(0, extent), draw(0, wide), draw(0, extent), draw(0, wide)};
+      if (channels % 2 == 0 && s.out % 2 == 0 && draw(0, 1)) s.group = 2;
+      s.bias = draw(0, 3) > 0;
+      const int64_t extent_h = (s.kernel[0] - 1) * dilation + 1;
+      const int64_t out_h = (h + s.pads[0] + s.pads[2] - extent_h) / stride + 1;
+      const int64_t out_w = (w + s.pads[1] + s.pads[3] - s.kernel[1]) / s.strides[1] + 1;
+      if (h + s.pads[0] + s.pads[2] < extent_h || w + s.pads[1] + s.pads[3] < s.kernel[1]) break;
+      v = b.conv(fmt::format("c{}", i), v, channels, s);
+      description += fmt::format(" [{}x{} s{} d{} pads {},{} g{}]", s.kernel[0], s.kernel[1],
+                                 stride, dilation, s.pads[0], s.pads[2], s.group);
+      channels = s.out;
+      h = out_h;
+      w = out_w;
+    }
+    b.output(v);
+    const Shape x_shape{(*b.graph().inputs()[0]->shape)[0].value, in_channels, height, width};
+    const Tensor x = random_input(x_shape, 100 + static_cast<uint32_t>(trial));
+    b.trace({{"x", x}});
+    const int threads = draw(1, 2);
+    const int64_t band_bytes = std::array<int64_t, 3>{1, 2000, 1 << 30}[draw(0, 2)];
+    SCOPED_TRACE(fmt::format("trial {}: {}x{}x{}, {} threads, bands of {} bytes:{}", trial,
+                             in_channels, height, width, threads, band_bytes, description));
+    ChannelsLastOptions options = chained(threads, band_bytes);
+    options.only_chains_that_pay = false;
+    const Converted c = convert_and_compare(b.graph(), {{"x", x}}, options);
+    chains += c.summary.conv_chains;
+  }
+  // 38 of the 40 chained when written (the others: one conv, or band convs that want weight
+  // layouts of their own); oneDNN picks layouts per instruction set, hence the margin.
+  EXPECT_GT(chains, 25);
+}
+
 // Inputs with NaN and Inf: the chain keeps them where the convs put them. (With such inputs
 // the pass fuses no activation, which would then stand between the convs.)
 TEST(ConvChain, NanAndInfPropagate) {
@@ -191,6 +246,50 @@ TEST(ConvChain, BatchChangesBetweenRuns) {
     const std::string diff = mismatch(executor.run_named(in).at("p2"), run(*g, in).at("p2"));
     EXPECT_TRUE(diff.empty()) << "batch " << batch << ": " << diff;
   }
+}
+
+// Weights in another layout than the band convs read (plain OIHW here, as after packing for
+// another thread count): the chain reorders them every run and computes the same.
+TEST(ConvChain, WeightsInAnotherLayoutAreReordered) {
+  const auto g = mobilenet_blocks({1, 8, 13, 11});
+  const std::map<std::string, Tensor> in{{"x", random_input({2, 8, 13, 11}, 8)}};
+  auto converted = g->deep_copy();
+  ASSERT_EQ(convert_to_channels_last(*converted, chained(2, 3000)).conv_chains, 2);
+  for (const auto& op : converted->operations()) {
+    if (op->type != "ChannelsLastConvChain") continue;
+    for (size_t i = 0; i < 3; ++i) {
+      const std::string node = op->attr_string(fmt::format("stage{}.node", i), "");
+      const Variable* plain = g->find_variable(node + ".w");
+      ASSERT_NE(plain, nullptr) << node;
+      converted->set_input(op.get(), 1 + 2 * i,
+                           converted->create_variable(node + ".plain", plain->value));
+      op->set_attr(Attribute::make_int(fmt::format("stage{}.weights_format", i), 0));
+    }
+  }
+  for (int threads : {1, 2}) {
+    Executor executor(*converted, ExecutorOptions{threads});
+    const std::string diff = mismatch(executor.run_named(in).at("p2"), run(*g, in).at("p2"));
+    EXPECT_TRUE(diff.empty()) << threads << " threads: " << diff;
+  }
+}
+
+// Pads as tall as a stage's kernel: bands wholly in the padding would read no row, so the pass
+// leaves the convs unchained (and they compute as before).
+TEST(ConvChain, PadsAsTallAsTheKernelStayUnchained) {
+  GraphBuilder b;
+  Variable* v = b.input("x", {dim(1), dim(4), dim(12), dim(9)});
+  ConvSpec tall = spec(8, {1, 1});
+  tall.pads = {2, 0, 2, 0};
+  v = b.conv("c0", v, 4, tall);
+  v = b.conv("c1", v, 8, spec(8, {3, 3}));
+  b.output(v);
+  const Tensor x = random_input({1, 4, 12, 9});
+  b.trace({{"x", x}});
+  ChannelsLastOptions options = chained(1, 1);
+  options.only_chains_that_pay = false;
+  const Converted c = convert_and_compare(b.graph(), {{"x", x}}, options);
+  EXPECT_EQ(c.summary.convs, 2);
+  EXPECT_EQ(c.summary.conv_chains, 0);
 }
 
 // A hand-edited chain: weights that do not fill their layout, or a residual of another shape,

@@ -82,8 +82,12 @@ struct Plan {
   std::vector<BandConv> convs;
   std::vector<std::vector<Step>> parts;
   std::vector<int64_t> buffer_rows;  // per level; 0 and the last are x and y (no buffer)
+  // False when some band's rows lie wholly in a stage's padding (pads as tall as its kernel):
+  // such a band reads no row, which oneDNN cannot run.
+  bool banded = true;
 
   int band_conv(const std::vector<Stage>& stages, size_t stage, Rows out) {
+    banded = banded && rows_read(stages[stage].dims, out).size() > 0;
     const ConvDims dims = band_dims(stages[stage].dims, out);
     for (size_t i = 0; i < convs.size(); ++i)
       if (convs[i].stage == stage && convs[i].dims == dims) return static_cast<int>(i);
@@ -145,11 +149,12 @@ int64_t buffer_bytes(const std::vector<Stage>& stages, const Plan& plan) {
 }
 
 // The plan for `threads` threads, each with its part of y's rows, the bands as tall as fit
-// `band_bytes`; the band convs' descriptions made on one thread.
+// `band_bytes`; the band convs' descriptions made on one thread. When bands would read no row
+// (see Plan::banded), the convs run one after the other on whole planes, on one thread.
 Plan make_plan(const std::vector<Stage>& stages, int threads, int64_t band_bytes) {
   const int64_t height = stages.back().dims.g.out[1];
-  const int64_t parts = std::clamp<int64_t>(threads, 1, std::max<int64_t>(height, 1));
-  const int64_t per_part = (height + parts - 1) / parts;
+  int64_t parts = std::clamp<int64_t>(threads, 1, std::max<int64_t>(height, 1));
+  int64_t per_part = (height + parts - 1) / parts;
   const auto plan_for = [&](int64_t band) {
     Plan plan;
     plan.buffer_rows.assign(stages.size() + 1, 0);
@@ -167,6 +172,12 @@ Plan make_plan(const std::vector<Stage>& stages, int threads, int64_t band_bytes
     const int64_t height_now = band_height();
     while (band_height() == height_now) ++bands;
     plan = plan_for(band_height());
+  }
+  if (!plan.banded) {
+    parts = 1;
+    per_part = height;
+    plan = plan_for(height);
+    plan.banded = false;
   }
   const DnnlThreads scope(1);
   for (BandConv& conv : plan.convs) {
@@ -475,6 +486,7 @@ std::optional<std::vector<PackedConvWeights>> pack_conv_chain_weights(
   try {
     resolve_dims(stages, x_nhwc);
     const Plan plan = make_plan(stages, threads, band_bytes);
+    if (!plan.banded) return std::nullopt;  // nothing to gain
     for (size_t i = 0; i < stages.size(); ++i) {
       std::optional<memory::desc> want;
       for (const BandConv& conv : plan.convs) {
