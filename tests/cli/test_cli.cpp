@@ -119,19 +119,25 @@ TEST(Cli, RunAndBenchLayouts) {
   EXPECT_NE(wrong.output.find("'x'"), std::string::npos) << wrong.output;
 }
 
+// `qforge run` of `model` on dir/x.npy once per variant (output folder, flags), each with the
+// `common` flags too, writing the outputs to dir/<folder>; every run must succeed.
+void run_variants(const testing::TempDir& dir, const std::string& model, const std::string& common,
+                  std::initializer_list<std::pair<const char*, const char*>> variants) {
+  for (const auto& [out, flags] : variants) {
+    CommandResult r = run_cli(fmt::format("run {} --input x={} --output-dir {} {} {}", model,
+                                          dir.file("x.npy"), dir.file(out), common, flags));
+    ASSERT_EQ(r.exit_code, 0) << out << ": " << r.output;
+  }
+}
+
 // On 16x16 planes the 96-channel 3x3 Convs run Winograd unless --no-winograd; the results agree.
 TEST(Cli, RunAndBenchWinograd) {
   testing::TempDir dir;
   const std::string model = write_conv_chain_model(dir, 96, 16);
   write_npy(dir.file("x.npy"),
             testing::random_tensor(DataType::Float, {1, 3, 16, 16}, 3, -1.0f, 1.0f));
-  const std::pair<const char*, const char*> variants[] = {
-      {"winograd", ""}, {"direct", "--no-winograd"}, {"onnx", "--layout onnx"}};
-  for (const auto& [out, flags] : variants) {
-    CommandResult r = run_cli(fmt::format("run {} --input x={} --output-dir {} {}", model,
-                                          dir.file("x.npy"), dir.file(out), flags));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
+  run_variants(dir, model, "",
+               {{"winograd", ""}, {"direct", "--no-winograd"}, {"onnx", "--layout onnx"}});
   // Winograd rounds as sums of its transformed values do: to about 1e-6 of the values' scale.
   const Tensor as_loaded = read_npy(dir.file("onnx/r3.npy"));
   for (const char* out : {"winograd", "direct"})
@@ -154,14 +160,8 @@ TEST(Cli, RunAndBenchConvChains) {
   const std::string model = write_conv_chain_model(dir, 96, 64);
   write_npy(dir.file("x.npy"),
             testing::random_tensor(DataType::Float, {1, 3, 64, 64}, 3, -1.0f, 1.0f));
-  const std::pair<const char*, const char*> variants[] = {
-      {"chained", ""}, {"one_by_one", "--no-conv-chains"}, {"onnx", "--layout onnx"}};
-  for (const auto& [out, flags] : variants) {
-    CommandResult r =
-        run_cli(fmt::format("run {} --input x={} --output-dir {} --threads 1 --no-winograd {}",
-                            model, dir.file("x.npy"), dir.file(out), flags));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
+  run_variants(dir, model, "--threads 1 --no-winograd",
+               {{"chained", ""}, {"one_by_one", "--no-conv-chains"}, {"onnx", "--layout onnx"}});
   const Tensor chained = read_npy(dir.file("chained/r3.npy"));
   EXPECT_EQ(testing::compare_tensors(chained, read_npy(dir.file("one_by_one/r3.npy")), 0.0, 0.0),
             "");

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -231,6 +232,16 @@ inline std::string run_error(const Graph& graph, const std::map<std::string, Ten
     return e.what();
   }
   return "";
+}
+
+// Running `graph` fails with an error of `kind` whose message holds each of `parts`.
+inline void expect_error(const Graph& graph, const std::map<std::string, Tensor>& inputs,
+                         ErrorKind kind, std::initializer_list<std::string> parts) {
+  ErrorKind got = ErrorKind::Internal;
+  const std::string error = run_error(graph, inputs, &got);
+  for (const std::string& part : parts)
+    EXPECT_NE(error.find(part), std::string::npos) << "'" << part << "' not in: " << error;
+  EXPECT_EQ(got, kind) << error;
 }
 
 }  // namespace qforge::channels_last_test

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <functional>
 #include <limits>
 #include <map>
 #include <random>
@@ -304,37 +305,27 @@ TEST(ConvChain, BadInputsAreErrors) {
     if (op->type == "ChannelsLastConvChain" && op->num_inputs() == 8) chain = op.get();
   ASSERT_NE(chain, nullptr);  // e1 -> d1 -> p1 with the residual
 
-  auto short_weights = converted->deep_copy();
-  Operation* edited = short_weights->find_operation(chain->name);
-  short_weights->set_input(edited, 3, short_weights->create_variable("short", random_input({5})));
-  ErrorKind kind = ErrorKind::Internal;
-  std::string error = run_error(*short_weights, in, &kind);
-  EXPECT_NE(error.find("'d1'"), std::string::npos) << error;
-  EXPECT_EQ(kind, ErrorKind::InvalidModel);
-
-  auto wrong_residual = converted->deep_copy();
-  edited = wrong_residual->find_operation(chain->name);
-  wrong_residual->set_input(edited, 7,
-                            wrong_residual->create_variable("r", random_input({1, 9, 9, 4})));
-  error = run_error(*wrong_residual, in, &kind);
-  EXPECT_NE(error.find(chain->name), std::string::npos) << error;
-  EXPECT_NE(error.find("[1, 9, 9, 8]"), std::string::npos) << error;
-  EXPECT_EQ(kind, ErrorKind::Shape);
-
-  auto bad_format = converted->deep_copy();
-  edited = bad_format->find_operation(chain->name);
-  edited->set_attr(Attribute::make_int("stage1.weights_format", 99999));
-  error = run_error(*bad_format, in, &kind);
-  EXPECT_NE(error.find("'d1'"), std::string::npos) << error;
-  EXPECT_NE(error.find("weights_format"), std::string::npos) << error;
-  EXPECT_EQ(kind, ErrorKind::InvalidModel);
-
-  auto few_inputs = converted->deep_copy();
-  edited = few_inputs->find_operation(chain->name);
-  edited->set_attr(Attribute::make_int("stages", 5));
-  error = run_error(*few_inputs, in, &kind);
-  EXPECT_NE(error.find("stages"), std::string::npos) << error;
-  EXPECT_EQ(kind, ErrorKind::InvalidModel);
+  // A copy of the converted graph with `edit` applied to the chain.
+  const auto edited = [&](const std::function<void(Graph&, Operation&)>& edit) {
+    auto copy = converted->deep_copy();
+    edit(*copy, *copy->find_operation(chain->name));
+    return copy;
+  };
+  expect_error(*edited([](Graph& g, Operation& op) {
+    g.set_input(&op, 3, g.create_variable("short", random_input({5})));
+  }),
+               in, ErrorKind::InvalidModel, {"'d1'"});
+  expect_error(*edited([](Graph& g, Operation& op) {
+    g.set_input(&op, 7, g.create_variable("r", random_input({1, 9, 9, 4})));
+  }),
+               in, ErrorKind::Shape, {chain->name, "[1, 9, 9, 8]"});
+  expect_error(*edited([](Graph&, Operation& op) {
+    op.set_attr(Attribute::make_int("stage1.weights_format", 99999));
+  }),
+               in, ErrorKind::InvalidModel, {"'d1'", "weights_format"});
+  expect_error(
+      *edited([](Graph&, Operation& op) { op.set_attr(Attribute::make_int("stages", 5)); }), in,
+      ErrorKind::InvalidModel, {"stages"});
 }
 
 }  // namespace

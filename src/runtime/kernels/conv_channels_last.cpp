@@ -221,7 +221,6 @@ void channels_last_conv(KernelContext& ctx) {
   const int threads = std::max(ctx.num_threads(), 1);
   // The layout the weight input is in: packed by the pass, or plain.
   const Tag packed = format ? static_cast<Tag>(format) : d.plain_weights();
-  weight_input_desc(op, d, format);  // a format that names no layout: an error naming the op
   const DnnlThreads scope(threads);
 
   std::unique_ptr<KernelState> local;
@@ -229,6 +228,7 @@ void channels_last_conv(KernelContext& ctx) {
   auto* state = dynamic_cast<ChannelsLastConvState*>(slot->get());
   if (!state || !(state->dims == d) || state->threads != threads || state->bias != (b != nullptr)) {
     slot->reset();
+    weight_input_desc(op, d, format);  // a format that names no layout: an error naming the op
     auto fresh = std::make_unique<ChannelsLastConvState>();
     fresh->dims = d;
     fresh->threads = threads;
